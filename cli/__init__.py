@@ -1,0 +1,1 @@
+"""The `xadt` command line: thin typer commands over the functions in `xadt`."""

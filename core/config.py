@@ -1,0 +1,139 @@
+"""Detector options: typed ``Config`` dataclasses, ``--set key=value`` overrides and validation.
+
+A field states its constraint in its metadata with :func:`option`, so the Python API, the CLI
+and ``--set`` all report a bad value with the same sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from xadt.errors import XadtError
+
+Check = tuple[Callable[[Any], bool], str]
+
+
+def option(default: Any, *, help: str, check: Check | None = None) -> Any:
+    """A ``Config`` field with a one-line help text and an optional ``(predicate, wording)`` check.
+
+    The wording completes "must be ...", e.g. ``(lambda v: v > 0, "a float > 0")``.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "check": check})
+
+
+def field_help(field: dataclasses.Field[Any]) -> str:
+    """The help text of a ``Config`` field, or an empty string."""
+    return str(field.metadata.get("help", ""))
+
+
+def _base_type(config_cls: type, name: str) -> Any:
+    hint = typing.get_type_hints(config_cls)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = options[0] if len(options) == 1 else str
+    return hint
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _bad_value(detector: str, name: str, wanted: str, value: Any) -> XadtError:
+    return XadtError(f"The {name!r} option of {detector} must be {wanted}. Got {value!r} instead.")
+
+
+def _convert(detector: str, name: str, tp: Any, text: str) -> Any:
+    if text.lower() in {"none", "null"}:
+        return None
+    if typing.get_origin(tp) is typing.Literal:
+        for choice in typing.get_args(tp):
+            if str(choice) == text:
+                return choice
+        raise _bad_value(detector, name, _describe(tp), text)
+    if tp is bool:
+        lowered = text.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise _bad_value(detector, name, "a boolean", text)
+    if tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            raise _bad_value(detector, name, _describe(tp), text) from None
+    return text
+
+
+def parse_overrides(detector: str, config_cls: type, pairs: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["key=value", ...]`` into typed keyword arguments for ``config_cls``.
+
+    An unknown key is rejected with the list of valid keys and the nearest match.
+    """
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            msg = f"--set: expected key=value, got {pair!r}"
+            raise XadtError(msg)
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            msg = f"--set: {detector} has no option {key!r}; {hint}options: {', '.join(names)}"
+            raise XadtError(msg)
+        values[key] = _convert(detector, key, _base_type(config_cls, key), text.strip())
+    return values
+
+
+def validate_config(detector: str, config: Any) -> None:
+    """Check every field of ``config`` against its type and its ``option`` check."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        tp = _base_type(type(config), field.name)
+        optional = value is None and type(None) in typing.get_args(hints[field.name])
+        if not optional and not _matches(tp, value):
+            raise _bad_value(detector, field.name, _describe(tp), value)
+        check: Check | None = field.metadata.get("check")
+        if check is not None and value is not None and not check[0](value):
+            raise _bad_value(detector, field.name, check[1], value)
+
+
+def _matches(tp: Any, value: Any) -> bool:
+    if typing.get_origin(tp) is typing.Literal:
+        return value in typing.get_args(tp)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def config_to_json(config: Any) -> dict[str, Any]:
+    """The config as a JSON-ready dict (as recorded in ``model.json``)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_json(detector: str, config_cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild and validate a config from ``model.json``; unknown keys are an error."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        msg = f"{detector}: model config has unknown options {unknown}; valid: {sorted(names)}"
+        raise XadtError(msg)
+    config = config_cls(**data)
+    validate_config(detector, config)
+    return config
