@@ -1,0 +1,8 @@
+"""Benchmarks import the kernel references from the test suite."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

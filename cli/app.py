@@ -1,0 +1,60 @@
+"""The ``xadt`` typer app: wires the command modules together and turns user errors into exit 1."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+import xadt
+from xadt.cli.plugins import plugins
+from xadt.errors import XadtError
+
+app = typer.Typer(
+    name="xadt",
+    help="Anomaly detection in X-ray security images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def command(name: str, func: Callable[..., Any]) -> None:
+    """Register ``func`` as command ``name``; an ``XadtError`` it raises becomes
+    ``error: <message>`` on stderr and exit code 1, with no traceback."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except XadtError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    app.command(name)(run)
+
+
+command("plugins", plugins)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xadt {xadt.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Anomaly detection in X-ray security images."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""xadt's test suite (a package, so benches can import the kernel references)."""

@@ -1,0 +1,1 @@
+"""Plain numpy references of the compiled kernels, written for clarity rather than speed."""
