@@ -1,0 +1,149 @@
+"""Griffin et al.'s simple global features (size, attenuation, busyness) under a fitted Gaussian."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+
+from xadt.config import option
+from xadt.detector import Detector, DetectorState, ScanResult, meta_value, require_tensors
+from xadt.errors import XadtError
+from xadt.features import FEATURES, global_features
+from xadt.scans import Scan
+
+
+@dataclass
+class BaselineConfig:
+    """Options of the ``baseline`` detector."""
+
+    feature: Literal["size", "attenuation", "busyness", "all"] = option(
+        "all", help="the global feature to model; 'all' models the three jointly"
+    )
+    ridge: float = option(
+        1e-6,
+        help="added to the diagonal of the log-feature covariance, so one scan size still fits",
+        check=(lambda v: v > 0, "a float > 0"),
+    )
+
+
+class BaselineDetector(Detector):
+    """Global-feature baseline (Griffin et al. 2019, Table III).
+
+    Each scan becomes the log of its size, attenuation and busyness (``xadt.features``);
+    ``fit`` streams their mean and covariance, and the anomaly score is the squared Mahalanobis
+    distance of a scan's log features from that Gaussian; higher = more anomalous. The partial
+    scores are each feature's absolute z-score. No patches, no maps.
+
+    Fitted attributes: ``mean_``, ``covariance_`` (ridge included), ``features_``,
+    ``n_train_scans_``.
+    """
+
+    name: ClassVar[str] = "baseline"
+    description: ClassVar[str] = "Gaussian over a scan's size, attenuation and busyness"
+    Config: ClassVar[type] = BaselineConfig
+    config: BaselineConfig
+
+    def __init__(self, config: BaselineConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.mean_: np.ndarray | None = None
+        self.covariance_: np.ndarray | None = None
+        self.features_: tuple[str, ...] = ()
+        self.n_train_scans_ = 0
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether ``score`` can run (after ``fit`` or ``from_state``)."""
+        return self.mean_ is not None
+
+    def fit(self, scans: Iterable[Scan]) -> Self:
+        """Stream the mean and covariance of the normal scans' log features; returns ``self``.
+
+        Raises:
+            XadtError: for an invalid config, or fewer than two scans.
+        """
+        self.validate()
+        features = self._features()
+        d = len(features)
+        count, shift, total, outer = 0, np.zeros(d), np.zeros(d), np.zeros((d, d))
+        for scan in scans:
+            x = _log_features(scan, features)
+            if count == 0:
+                # Moments about the first scan: log features are large and their spread small.
+                shift = x
+            dx = x - shift
+            count += 1
+            total += dx
+            outer += np.outer(dx, dx)
+        if count < 2:
+            msg = f"{self.name}: fit needs at least 2 normal scans; got {count}"
+            raise XadtError(msg)
+        mean = total / count
+        covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
+        self.mean_ = shift + mean
+        self.covariance_ = covariance + self.config.ridge * np.eye(d)
+        self.features_ = features
+        self.n_train_scans_ = count
+        return self
+
+    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+        """Squared Mahalanobis distance of each scan's log features; higher = more anomalous."""
+        mean, covariance = self._fitted()
+        sd = np.sqrt(np.diag(covariance))
+        results = []
+        for scan in scans:
+            d = _log_features(scan, self.features_) - mean
+            distance = float(d @ np.linalg.solve(covariance, d))
+            partial = {f: float(abs(z)) for f, z in zip(self.features_, d / sd, strict=True)}
+            results.append(ScanResult(scan_id=scan.id, score=distance, partial=partial))
+        return results
+
+    def state(self) -> DetectorState:
+        """The mean and covariance as arrays; the features and training count as metadata."""
+        mean, covariance = self._fitted()
+        return DetectorState(
+            tensors={"mean": mean.copy(), "covariance": covariance.copy()},
+            meta={"features": list(self.features_), "n_train_scans": self.n_train_scans_},
+        )
+
+    @classmethod
+    def from_state(cls, config: BaselineConfig, state: DetectorState) -> Self:
+        """Rebuild a fitted detector from ``config`` and a :meth:`state` result."""
+        detector = cls(config)
+        detector.validate()
+        require_tensors(cls.name, state, ["mean", "covariance"])
+        features = tuple(meta_value(cls.name, state.meta, "features"))
+        if features != detector._features():
+            msg = (
+                f"{cls.name}: the model was fitted on features {list(features)} but the config "
+                f"asks for feature={config.feature!r}"
+            )
+            raise XadtError(msg)
+        mean = np.asarray(state.tensors["mean"], dtype=np.float64)
+        covariance = np.asarray(state.tensors["covariance"], dtype=np.float64)
+        if mean.shape != (len(features),) or covariance.shape != (len(features),) * 2:
+            msg = (
+                f"{cls.name}: model tensors have shapes {mean.shape} and {covariance.shape}; "
+                f"expected ({len(features)},) and {(len(features),) * 2}"
+            )
+            raise XadtError(msg)
+        detector.mean_, detector.covariance_ = mean, covariance
+        detector.features_ = features
+        detector.n_train_scans_ = int(meta_value(cls.name, state.meta, "n_train_scans"))
+        return detector
+
+    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        self.check_fitted()
+        assert self.mean_ is not None
+        assert self.covariance_ is not None
+        return self.mean_, self.covariance_
+
+    def _features(self) -> tuple[str, ...]:
+        return FEATURES if self.config.feature == "all" else (self.config.feature,)
+
+
+def _log_features(scan: Scan, features: tuple[str, ...]) -> np.ndarray:
+    values = global_features(scan.views)
+    return np.log1p(np.array([values[f] for f in features], dtype=np.float64))
