@@ -18,7 +18,9 @@ from xadt.host import PluginRecord, Registry, RegistryEntry, XadtPluginWarning, 
 def plugins(
     pattern: Annotated[
         str | None,
-        typer.Argument(help="Only names matching this glob, e.g. 'gan*'.", show_default=False),
+        typer.Argument(
+            metavar="GLOB", help="Only names matching this glob, e.g. 'gan*'.", show_default=False
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:

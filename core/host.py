@@ -333,7 +333,7 @@ def _load_entry_points(pm: XadtPluginManager) -> None:
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:
-            if pm.has_plugin(ep.name):  # pluggy before 1.6 could leave a half-registered plugin
+            if pm.has_plugin(ep.name):  # older pluggy validated while registering
                 pm.unregister(name=ep.name)
             _warn(pm.problems, f"xadt: {label} failed to load: {_cause(exc)}")
             continue
@@ -381,6 +381,9 @@ def _collect(
     kind: Kind = "detector" if hook == "xadt_detectors" else "backbone"
     try:
         result = impl.function()
+        if kind == "detector" and result is not None:
+            single = isinstance(result, str | bytes | Mapping) or not _iterable(result)
+            result = [result] if single else list(result)
     except Exception as exc:
         _warn(problems, f"xadt: {record.describe()}: {hook}() raised {_cause(exc)}; skipped")
         return []
@@ -388,8 +391,6 @@ def _collect(
         return []
     found: list[RegistryEntry] = []
     if kind == "detector":
-        if isinstance(result, str | bytes | Mapping) or not _iterable(result):
-            result = [result]
         for cls in result:
             problem = detector_class_problem(cls)
             if problem is not None:
@@ -430,7 +431,7 @@ def _origin(ep: EntryPoint) -> tuple[str | None, str | None]:
     dist = getattr(ep, "dist", None)
     if dist is None:
         return None, None
-    return dist.metadata["Name"] or dist.name, dist.version
+    return dist.name, dist.version
 
 
 def _sort_key(ep: EntryPoint) -> tuple[bool, str, str]:

@@ -33,10 +33,6 @@ class FakeDist:
     name: str
     version: str
 
-    @property
-    def metadata(self) -> dict[str, str]:
-        return {"Name": self.name}
-
 
 @dataclass
 class FakeEntryPoint:
@@ -239,6 +235,19 @@ def test_one_raising_hook_does_not_hide_the_others() -> None:
     ]
     assert list(registry.detectors) == ["good"]
     assert registry.plugins["good"].source == "in-process"
+
+
+def test_a_hook_whose_returned_generator_raises_is_one_warning() -> None:
+    def detectors() -> Any:
+        yield detector_named("half")
+        msg = "lazy failure"
+        raise RuntimeError(msg)
+
+    pm = plugin_manager(autoload=False)
+    pm.register(plugin(xadt_detectors=detectors), name="gen")
+    with pytest.warns(XadtPluginWarning, match=r"xadt_detectors\(\) raised RuntimeError: lazy"):
+        registry = load_registry(pm)
+    assert registry.detectors == {}
 
 
 def test_a_single_class_instead_of_a_list_is_accepted() -> None:
