@@ -1,0 +1,195 @@
+"""Model files: round trip, atomic replacement, and clear errors for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xadt.artifacts import load_model, read_model_info, save_model
+from xadt.errors import NotFittedError, XadtError
+from xadt.host import load_registry
+from xadt.scans import Scan
+
+
+@pytest.fixture(autouse=True)
+def _builtins_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XADT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def _scans(n: int, seed: int) -> list[Scan]:
+    rng = np.random.default_rng(seed)
+    scans = []
+    for i in range(n):
+        view = rng.integers(60, 250, size=(40 + i, 50, 3), dtype=np.uint8)
+        scans.append(Scan(id=f"s{seed}-{i}", views=[view]))
+    return scans
+
+
+def _fitted(seed: int = 0):
+    detector = load_registry().get_detector("baseline")()
+    return detector.fit(iter(_scans(12, seed)))
+
+
+def _scores(detector) -> list[float]:
+    return [r.score for r in detector.score(_scans(5, 99))]
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_round_trip_gives_identical_scores(tmp_path: Path) -> None:
+    detector = _fitted()
+    path = save_model(tmp_path / "model", detector)
+    loaded = load_model(path)
+    assert type(loaded) is type(detector)
+    assert loaded.config == detector.config
+    assert _scores(loaded) == _scores(detector)
+    info = read_model_info(path)
+    assert info.plugin == "baseline"
+    assert info.plugin_distribution == "xadt"
+    document = json.loads((path / "model.json").read_text())
+    assert document["format_version"] == 1
+    assert set(document["tensors"]["shapes"]) == set(detector.state().tensors)
+
+
+def test_unfitted_detector_is_not_saved(tmp_path: Path) -> None:
+    detector = load_registry().get_detector("baseline")()
+    with pytest.raises(NotFittedError, match="no fitted state"):
+        save_model(tmp_path / "model", detector)
+    assert not (tmp_path / "model").exists()
+
+
+def test_existing_model_is_kept_without_overwrite(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted(0))
+    before = (path / "model.json").read_bytes()
+    with pytest.raises(XadtError, match=r"already exists.*--overwrite"):
+        save_model(path, _fitted(1))
+    assert (path / "model.json").read_bytes() == before
+    save_model(path, _fitted(1), overwrite=True)
+    assert _scores(load_model(path)) == _scores(_fitted(1))
+    assert _leftovers(tmp_path) == []
+
+
+def test_unrelated_folder_is_never_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.png").write_bytes(b"not a model")
+    with pytest.raises(XadtError, match="not an xadt model directory"):
+        save_model(folder, _fitted(), overwrite=True)
+    assert (folder / "cat.png").read_bytes() == b"not a model"
+
+
+@pytest.mark.parametrize("failing_file", ["tensors.safetensors", "model.json"])
+def test_crash_midway_keeps_the_old_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_file: str
+) -> None:
+    path = save_model(tmp_path / "model", _fitted(0))
+    old_scores = _scores(load_model(path))
+
+    import xadt.artifacts as artifacts
+
+    real_write = artifacts._write_synced
+
+    def half_write(file: Path, data: bytes) -> None:
+        if file.name == failing_file:
+            file.write_bytes(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        real_write(file, data)
+
+    monkeypatch.setattr(artifacts, "_write_synced", half_write)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(path, _fitted(1), overwrite=True)
+    assert _scores(load_model(path)) == old_scores
+    assert _leftovers(tmp_path) == []
+
+
+def test_crash_on_a_new_path_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xadt.artifacts as artifacts
+
+    def fail(file: Path, data: bytes) -> None:
+        file.write_bytes(data[:10])
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(artifacts, "_write_synced", fail)
+    with pytest.raises(OSError, match="Input/output"):
+        save_model(tmp_path / "model", _fitted())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_tensors_are_reported(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    tensors = path / "tensors.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:-7])
+    with pytest.raises(XadtError, match=r"tensors\.safetensors: corrupt or truncated"):
+        load_model(path)
+
+
+def test_tampered_tensors_are_reported(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    tensors = path / "tensors.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(XadtError, match="checksum"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{not json", "corrupt model file"),
+        ("[]", "no format_version"),
+        ('{"format_version": 1}', "no 'plugin' section"),
+        ("", "corrupt model file"),
+    ],
+)
+def test_corrupt_model_json_is_reported(tmp_path: Path, text: str, match: str) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    (path / "model.json").write_text(text)
+    with pytest.raises(XadtError, match=match):
+        load_model(path)
+
+
+def test_newer_format_is_refused(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    document = json.loads((path / "model.json").read_text())
+    document["format_version"] = 99
+    (path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(XadtError, match="model format 99 is newer"):
+        load_model(path)
+
+
+def test_missing_plugin_is_reported(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    document = json.loads((path / "model.json").read_text())
+    document["plugin"]["name"] = "nosuchdetector"
+    (path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(XadtError, match="nosuchdetector"):
+        load_model(path)
+
+
+def test_missing_directory_and_file_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(XadtError, match="no such model directory"):
+        load_model(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(XadtError, match=r"not an xadt model directory \(no model.json\)"):
+        load_model(tmp_path / "empty")
+
+
+def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        pytest.fail("a model file was unpickled")
+
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    assert np.isfinite(_scores(load_model(path))).all()
