@@ -3,12 +3,13 @@
 No backbone, image I/O or plugin here: the ``gaussian`` plugin feeds these pieces with features.
 
 Fitting is streaming. Appearance: :class:`ThresholdChooser` over raw pool activations picks t
-(G-5; or use a fixed t), then a :class:`Moments` over ``binarize(activations, t)`` of every normal
-patch feeds :meth:`AppearanceModel.fit`. Semantic: :func:`image_vectors` (one per scan) into a
-``Moments(D, fourth=True)`` feeds :meth:`SemanticModel.fit`. Combined: :meth:`Combination.fit` on
-both models' training-scan scores. Every accumulator merges (``merge``), and every fitted piece
-round-trips through ``to_state`` / ``from_state`` (arrays + JSON meta; see :func:`nest_states`).
-All scores are anomaly scores: higher = more anomalous.
+(G-5; or use a fixed t) in a first pass (the binary moments depend on t), then a :class:`Moments`
+over ``binarize(activations, t)`` of every normal patch feeds :meth:`AppearanceModel.fit`.
+Semantic: :func:`image_vectors` (one per scan) into a ``Moments(D, fourth=True)`` feeds
+:meth:`SemanticModel.fit`. Combined: :meth:`Combination.fit` on both models' training-scan
+scores. Every accumulator merges (``merge``), and every fitted piece round-trips through
+``to_state`` / ``from_state`` (arrays + JSON meta; see :func:`nest_states`). All scores are
+anomaly scores: higher = more anomalous.
 """
 
 from __future__ import annotations
