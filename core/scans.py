@@ -98,8 +98,17 @@ _FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Errors the decoders raise on damaged or unexpected data; anything else is a bug and propagates.
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, struct.error,
-                  zlib.error)  # fmt: skip
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    IndexError,
+    KeyError,
+    NotImplementedError,
+    struct.error,
+    zlib.error,
+)
 _STEM = re.compile(r"^(?P<id>.+?)(?:_v(?P<view>\d+))?(?:_(?P<energy>high|low))?$", re.IGNORECASE)
 _MASK_STEM = re.compile(r"^(?P<id>.+?)(?:_v(?P<view>\d+))?$", re.IGNORECASE)
 
@@ -405,11 +414,12 @@ def _plan(group: _Group, energies: bool) -> list[tuple[Path, ...]]:
     order: list[int | None] = [None]
     if keys != {None}:
         numbered = sorted(k for k in keys if k is not None)
-        missing = sorted(set(range(numbered[-1] + 1)) - set(numbered))
-        if missing:
+        # numbered is sorted and unique: the first gap is where the k-th number is not k
+        missing = next((k for k, n in enumerate(numbered) if n != k), None)
+        if missing is not None:
             raise ScanReadError(
                 group.files()[0],
-                f"scan {group.id!r} has no view {missing[0]} (views are numbered _v0, _v1, ...)",
+                f"scan {group.id!r} has no view {missing} (views are numbered _v0, _v1, ...)",
             )
         order = list(numbered)
     plan: list[tuple[Path, ...]] = []

@@ -249,6 +249,7 @@ def test_rgb_by_default_energies_on_request(tmp_path: Path) -> None:
     [
         (["x.png", "x_v0.png"], r"x\.png: scan 'x' also has per-view files such as x_v0\.png"),
         (["x_v0.png", "x_v2.png"], r"scan 'x' has no view 1"),
+        (["x_v20240101.png"], r"x_v20240101\.png: scan 'x' has no view 0"),
         (["x.png", "x.tif"], r"x\.tif: same scan view as x\.png"),
         (["x_high.png"], r"x_high\.png: has no matching x_low energy image"),
         (["x_v1_low.png", "x_v0.png"], r"x_v1_low\.png: has no matching x_v1_high energy image"),
@@ -368,6 +369,14 @@ def _bad_file(kind: str, folder: Path) -> Path:
     elif kind == "text":
         path = folder / "n.png"
         path.write_text("not an image")
+    elif kind == "zero":  # a TIFF whose ImageWidth tag says 0
+        path = _save(folder / "z.tif", _grey8(4, 4))
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags["ImageWidth"]
+            offset, nbytes = tag.valueoffset, tag.valuebytecount
+        data = bytearray(path.read_bytes())
+        data[offset : offset + nbytes] = bytes(nbytes)
+        path.write_bytes(bytes(data))
     elif kind == "gif":
         path = _save(folder / "g.png", _grey8(), format="GIF")
     else:  # a PNG cut inside its header
@@ -386,6 +395,7 @@ def _bad_file(kind: str, folder: Path) -> Path:
         ("truncated tif", r"t\.tif: damaged or truncated TIFF"),
         ("text", r"n\.png: not a PNG, JPEG, BMP or TIFF image$"),
         ("gif", r"g\.png: GIF image, not a PNG, JPEG, BMP or TIFF image$"),
+        ("zero", r"z\.tif: image has zero size \(4x0 pixels\)$"),
         ("header", r"h\.png: damaged PNG file"),
     ],
 )
