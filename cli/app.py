@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 import xadt
+from xadt.cli.eval import eval_command
 from xadt.cli.plugins import plugins
 from xadt.errors import XadtError
 
@@ -37,6 +38,7 @@ def command(name: str, func: Callable[..., Any]) -> None:
 
 
 command("plugins", plugins)
+command("eval", eval_command)
 
 
 def _version(value: bool) -> None:

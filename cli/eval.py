@@ -1,0 +1,114 @@
+"""``xadt eval``: score a labelled folder with a model and report AUROC, operating points and
+localisation metrics with bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xadt import artifacts
+from xadt.detector import Detector
+from xadt.evaluate import (
+    EvalReport,
+    check_report_path,
+    evaluate,
+    open_eval_data,
+    write_report,
+)
+from xadt.scans import ScanSkippedWarning
+
+
+def eval_command(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Labelled folder with normal/ and anomalous/ scans and optional masks/.",
+            metavar="DATA",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="Model directory to evaluate.", show_default=False),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the report, with every score, as JSON."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing JSON report.")
+    ] = False,
+) -> None:
+    """Evaluate a model on labelled scans: AUROC with 95% CIs, operating points, localisation.
+
+    Scores are anomaly scores, higher = more anomalous. Flag rates use the model's own threshold.
+    """
+    if output is not None:
+        check_report_path(output, overwrite=overwrite)
+    open_eval_data(data)  # fail on a bad folder before a model is loaded
+    detector = artifacts.load_model(model)
+    report = _run(detector, data)
+    report = dataclasses.replace(report, model=str(model))
+    console = Console()
+    console.print(_table(report, data))
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    if output is not None:
+        write_report(report, output, overwrite=overwrite)
+        console.print(f"wrote {output}", highlight=False)
+    if report.skipped:
+        shown = "; ".join(f"{file}: {reason}" for file, reason in report.skipped[:3])
+        more = f"; and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+        typer.echo(
+            f"error: {len(report.skipped)} unreadable scan(s) skipped; the metrics cover the "
+            f"rest: {shown}{more}",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _run(detector: Detector, data: Path) -> EvalReport:
+    columns = (
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def advance(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with warnings.catch_warnings():
+            # Each skipped scan is listed once at the end instead of interrupting the bar.
+            warnings.simplefilter("ignore", ScanSkippedWarning)
+            return evaluate(detector, data, progress=advance)
+
+
+def _table(report: EvalReport, data: Path) -> Table:
+    level = f"{100 * report.settings.level:g}% CI"
+    table = Table(
+        title=(
+            f"{report.detector} on {data}: {report.n_normal} normal, "
+            f"{report.n_anomalous} anomalous scans"
+        )
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(level, justify="right")
+    for label, estimate in report.rows():
+        interval = (
+            "—"
+            if estimate.low is None or estimate.high is None
+            else f"{estimate.low:.3f} – {estimate.high:.3f}"
+        )
+        table.add_row(label, f"{estimate.value:.3f}", interval)
+    return table
