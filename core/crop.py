@@ -60,6 +60,8 @@ class CropBox:
     ) -> np.ndarray:
         """Place a (h, w) map of the cropped view into a full (H, W) map filled with ``fill``.
 
+        The result has the map's dtype, widened if ``fill`` needs it (NaN makes integers float64).
+
         Raises:
             ValueError: if ``cropped`` is not this window's size or the window leaves ``shape``.
         """
@@ -69,7 +71,7 @@ class CropBox:
         if self.y1 > shape[0] or self.x1 > shape[1]:
             msg = f"crop box {self} does not fit in a {shape[0]}x{shape[1]} view"
             raise ValueError(msg)
-        dtype = np.result_type(cropped.dtype, np.min_scalar_type(fill))
+        dtype = np.result_type(cropped.dtype, fill)  # float32 maps stay float32 with NaN
         full = np.full((*shape, *cropped.shape[2:]), fill, dtype=dtype)
         full[self.y0 : self.y1, self.x0 : self.x1] = cropped
         return full

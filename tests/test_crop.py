@@ -149,6 +149,7 @@ def test_boxes_and_maps_go_back_to_full_view_coordinates() -> None:
     np.testing.assert_array_equal(box.shift(np.array([[0, 0, 5, 5]])), [[10, 20, 15, 25]])
     full = box.paste(np.ones((30, 50), np.float32), (H, W))
     assert full.shape == (H, W)
+    assert full.dtype == np.float32
     assert np.isnan(full[:10]).all()
     assert (full[10:40, 20:70] == 1).all()
     assert np.isnan(full).sum() == H * W - 30 * 50
