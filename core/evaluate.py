@@ -329,7 +329,9 @@ def evaluate_scans(
     """
     config = EvalSettings(**settings)
     detector.check_fitted()
-    total = len(normal) + len(anomalous) if _sized(normal, anomalous) else None
+    total = None
+    if isinstance(normal, Sized) and isinstance(anomalous, Sized):
+        total = len(normal) + len(anomalous)
     run = _Run(detector, progress, total)
     # Anomalies first: by the time normals are scored it is known whether any mask exists, so
     # normal maps are kept only when pixel metrics will be computed.
@@ -535,10 +537,6 @@ def _chunks(scans: Iterable[Scan], size: int) -> Iterator[list[Scan]]:
     iterator = iter(scans)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def _sized(*items: object) -> bool:
-    return all(isinstance(item, Sized) for item in items)
 
 
 def _as_map(amap: np.ndarray) -> np.ndarray:

@@ -292,8 +292,8 @@ def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: floa
 
 def _auroc_rows(scores: np.ndarray, n_normal: int) -> np.ndarray:
     """AUROC of each row, normals first, by the Mann–Whitney rank sum (ties get average ranks)."""
-    n_anomalous = scores.shape[1] - n_normal
-    rank_sum = stats.rankdata(scores, axis=1)[:, n_normal:].sum(axis=1)
+    n_anomalous = int(scores.shape[1]) - n_normal
+    rank_sum: np.ndarray = stats.rankdata(scores, axis=1)[:, n_normal:].sum(axis=1)
     return (rank_sum - n_anomalous * (n_anomalous + 1) / 2) / (n_normal * n_anomalous)
 
 
