@@ -23,6 +23,7 @@ import safetensors.numpy
 from safetensors import SafetensorError
 
 import xadt
+from xadt.calibration import Calibration
 from xadt.config import config_from_json, config_to_json
 from xadt.detector import Detector, DetectorState
 from xadt.errors import XadtError
@@ -45,6 +46,7 @@ class ModelInfo:
     xadt_version: str
     config: dict[str, Any]
     meta: dict[str, Any]
+    calibration: Calibration | None
 
 
 def default_store() -> Path:
@@ -93,6 +95,7 @@ def save_model(
         },
         "config": config_to_json(detector.config),
         "meta": state.meta,
+        "calibration": detector.calibration.to_json() if detector.calibration else None,
         "tensors": {
             "file": TENSORS,
             "sha256": hashlib.sha256(blob).hexdigest(),
@@ -122,6 +125,9 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         xadt_version=document.get("xadt_version", "unknown"),
         config=document["config"],
         meta=document.get("meta", {}),
+        calibration=(
+            Calibration.from_json(document["calibration"]) if document.get("calibration") else None
+        ),
     )
 
 
@@ -139,7 +145,11 @@ def load_model(path: str | os.PathLike[str]) -> Detector:
     cls = load_registry().get_detector(name)
     config = config_from_json(name, cls.Config, document["config"])
     tensors = _read_tensors(root, document)
-    return cls.from_state(config, DetectorState(tensors=tensors, meta=document.get("meta", {})))
+    detector = cls.from_state(config, DetectorState(tensors=tensors, meta=document.get("meta", {})))
+    calibration = document.get("calibration")
+    if calibration is not None:
+        detector.calibration = Calibration.from_json(calibration)
+    return detector
 
 
 def _read_document(root: Path) -> dict[str, Any]:

@@ -10,13 +10,16 @@ import abc
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from xadt.config import validate_config
 from xadt.errors import NotFittedError
 from xadt.scans import Scan
+
+if TYPE_CHECKING:
+    from xadt.calibration import Calibration
 
 JSONValue = Any
 """A value that survives ``json.dumps``: numbers, strings, booleans, None, lists and dicts."""
@@ -86,6 +89,8 @@ class Detector(abc.ABC):
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         base = self.Config() if config is None else config
         self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.calibration: Calibration | None = None
+        """Threshold and normal-score statistics, set by the host from held-out normal scans."""
 
     def validate(self) -> None:
         """Check the config against its field types and constraints; raise ``XadtError``."""

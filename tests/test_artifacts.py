@@ -193,3 +193,13 @@ def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "Unpickler", forbidden)
     assert np.isfinite(_scores(load_model(path))).all()
+
+
+def test_calibration_round_trips(tmp_path: Path) -> None:
+    from xadt.calibration import calibrate
+
+    detector = _fitted()
+    detector.calibration = calibrate(detector.score(_scans(6, 7)), target_fpr=0.2)
+    loaded = load_model(save_model(tmp_path / "model", detector))
+    assert loaded.calibration == detector.calibration
+    assert read_model_info(tmp_path / "model").calibration == detector.calibration

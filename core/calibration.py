@@ -1,0 +1,126 @@
+"""Calibration: a model's threshold and normal-score statistics, set from normal scans only.
+
+The host applies it to every detector alike: training holds out a fraction of the normal scans,
+scores them with the fitted detector, and sets the threshold at a target false-alarm rate. No
+anomaly is ever used. The same statistics give localisation maps a fixed per-model colour scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from xadt.detector import ScanResult
+from xadt.errors import XadtError
+from xadt.metrics import threshold_at_fpr
+from xadt.scans import Scan
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Threshold and normal-score statistics of a model (stored in ``model.json``).
+
+    Attributes:
+        threshold: scans scoring above it are flagged (anomaly score; higher = more anomalous).
+        target_fpr: the false-alarm rate on held-out normal scans the threshold was set for.
+        n_holdout: how many held-out normal scans it was set from.
+        normal_mean: mean anomaly score of the held-out normal scans.
+        normal_std: their standard deviation.
+        normal_quantiles: their 50th, 90th, 99th percentiles and maximum.
+        map_low: low end of the fixed colour scale of localisation maps (normal patch median).
+        map_high: high end of that scale (the threshold, or the 99th patch percentile).
+    """
+
+    threshold: float
+    target_fpr: float
+    n_holdout: int
+    normal_mean: float
+    normal_std: float
+    normal_quantiles: tuple[float, float, float, float]
+    map_low: float
+    map_high: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The calibration as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibration:
+        """Rebuild from :meth:`to_json` output; raises ``XadtError`` on a malformed section."""
+        try:
+            quantiles = tuple(float(q) for q in data["normal_quantiles"])
+            values = {k: data[k] for k in cls.__dataclass_fields__ if k != "normal_quantiles"}
+            return cls(normal_quantiles=quantiles, **values)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"malformed calibration section in model.json ({exc})"
+            raise XadtError(msg) from None
+
+    def flag(self, results: Iterable[ScanResult]) -> list[ScanResult]:
+        """Set each result's ``flag``: its score is above the threshold."""
+        flagged = []
+        for result in results:
+            result.flag = bool(result.score > self.threshold)
+            flagged.append(result)
+        return flagged
+
+
+def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
+    """Calibration from the results of held-out normal scans at ``target_fpr`` false alarms."""
+    if len(results) < 2:
+        msg = (
+            f"calibration needs at least 2 held-out normal scans, got {len(results)}; "
+            "train on more scans or raise --holdout"
+        )
+        raise XadtError(msg)
+    scores = np.array([r.score for r in results], dtype=np.float64)
+    threshold = threshold_at_fpr(scores, target_fpr)
+    patch_scores = np.concatenate(
+        [p.scores for r in results for p in r.patches] or [scores]
+    ).astype(np.float64)
+    low = float(np.median(patch_scores))
+    high = float(max(threshold, np.percentile(patch_scores, 99)))
+    if not high > low:
+        high = low + 1.0
+    return Calibration(
+        threshold=float(threshold),
+        target_fpr=float(target_fpr),
+        n_holdout=len(results),
+        normal_mean=float(scores.mean()),
+        normal_std=float(scores.std(ddof=1)),
+        normal_quantiles=(
+            float(np.percentile(scores, 50)),
+            float(np.percentile(scores, 90)),
+            float(np.percentile(scores, 99)),
+            float(scores.max()),
+        ),
+        map_low=low,
+        map_high=high,
+    )
+
+
+def is_held_out(scan_id: str, fraction: float, seed: int = 0) -> bool:
+    """Whether a training scan belongs to the held-out calibration split.
+
+    Decided by a hash of the scan id and the seed, so the split is stable, reproducible and needs
+    no second pass over the data.
+    """
+    digest = hashlib.sha256(f"{seed}:{scan_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split_holdout(
+    scans: Iterable[Scan], fraction: float, seed: int, held_out: list[Scan]
+) -> Iterator[Scan]:
+    """Yield the scans used for fitting; append the held-out ones to ``held_out`` on the way.
+
+    Held-out scans are kept in memory: they are few (``fraction`` of the training set).
+    """
+    for scan in scans:
+        if is_held_out(scan.id, fraction, seed):
+            held_out.append(scan)
+        else:
+            yield scan
