@@ -16,8 +16,9 @@ namespace py = pybind11;
 
 namespace {
 
-// Box coordinates beyond this bound are refused, so that y0 + i, H - y0 and -x0 never overflow.
-constexpr int64_t kCoordLimit = int64_t{1} << 62;
+// Box coordinates beyond this bound are refused, so that y1 - y0, y0 + i, H - y0 and -x0 never
+// overflow.
+constexpr int64_t kCoordLimit = int64_t{1} << 61;
 
 struct ViewInfo {
     const char *base;
@@ -64,11 +65,10 @@ void extract_impl(const ViewInfo &v, const int64_t *boxes, int64_t n_boxes, int6
                 lut[static_cast<size_t>(c * 256 + k)] =
                     static_cast<float>(static_cast<double>(k) * norm.mul[c] + norm.add[c]);
     }
+    // Serial on purpose: with OpenMP the 36-window bench took 16 ms against 2.6 ms serial on a
+    // busy 2-core machine (benches/README_patches.md), and beside torch's own thread pool every
+    // machine is busy. Callers parallelise across views instead: the GIL is released.
     const int64_t rows = n_boxes * size;
-    const bool parallel = rows * C * size > (int64_t{1} << 16);
-    // Dynamic chunks of 32 window rows (each C x size pixels): a thread that the OS preempts
-    // holds back only its own chunk, not a static half of the work.
-#pragma omp parallel for schedule(dynamic, 32) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = r / size, i = r % size;
         const int64_t y = boxes[4 * n] + i, x0 = boxes[4 * n + 1];
@@ -170,7 +170,7 @@ py::array_t<float> extract_patches(const py::array &view, const py::array &boxes
         for (int k = 0; k < 4; ++k)
             if (r[k] < -kCoordLimit || r[k] > kCoordLimit)
                 throw std::invalid_argument("extract_patches: boxes row " + std::to_string(n) +
-                                            " has a coordinate beyond +-2**62");
+                                            " has a coordinate beyond +-2**61");
         if (r[2] - r[0] != size || r[3] - r[1] != size)
             throw std::invalid_argument("extract_patches: boxes row " + std::to_string(n) +
                                         " is not " + std::to_string(size) + "x" +

@@ -172,8 +172,8 @@ py::array_t<float> window_map(const py::array &boxes, const py::array &scores, i
             }
         }
 
-        // No OpenMP here: this is one memcpy per row, bound by memory bandwidth, and threads
-        // only added stalls on a loaded machine (benches/README_patches.md).
+        // No OpenMP: one memcpy per row is bound by memory bandwidth, and threads only added
+        // stalls on a busy machine (benches/README_patches.md).
         for (int64_t y = 0; y < height; ++y) {
             const int64_t from = source[static_cast<size_t>(y)];
             if (from != y)

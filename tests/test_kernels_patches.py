@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,7 @@ def test_tile_boxes_short_side_is_centred_and_negative() -> None:
         ((10, 10, 4.0, 2), r"size: expected an integer, got 4.0"),
         ((10.5, 10, 4, 2), r"height: expected an integer, got 10.5"),
         ((10, 10, 4, True), r"max_stride: expected an integer, got True"),
+        ((2**40, 10, 4, 2), r"height: must be <= 2147483647"),
     ],
 )
 def test_tile_boxes_rejects_bad_arguments(args: tuple[Any, ...], match: str) -> None:
@@ -265,6 +267,14 @@ def test_extract_patches_uint16_uses_its_full_range() -> None:
     np.testing.assert_allclose(out[0, :, 0, 0], [0.0, 257 / 65535, 1.0], rtol=1e-7)
 
 
+def test_extract_patches_accepts_any_integer_boxes() -> None:
+    view = np.arange(4 * 4 * 1, dtype=np.float32).reshape(4, 4, 1)
+    expected = extract_patches(view, np.array([[1, 1, 3, 3]]), 2)
+    for dtype in (np.int8, np.uint16, np.int32, np.uint64):
+        boxes = np.array([[1, 1, 3, 3]], dtype=dtype)
+        np.testing.assert_array_equal(extract_patches(view, boxes, 2), expected)
+
+
 def test_extract_patches_accepts_torch_boxes_and_tensor_statistics() -> None:
     view = torch.arange(4 * 4 * 3, dtype=torch.float32).reshape(4, 4, 3)
     boxes = torch.tensor([[1, 1, 3, 3]])
@@ -293,10 +303,12 @@ _BOX = np.array([[0, 0, 4, 4]])
             {"boxes": np.array([[0, 0, 4, 4], [1, 0, 5, 3]])},
             r"boxes: row 1 is \(1, 0, 5, 3\), not a 4x4 window",
         ),
-        ({"boxes": np.array([[2**62 + 1, 0, 2**62 + 5, 4]])}, r"boxes: coordinates must lie"),
+        ({"boxes": np.array([[2**61 + 1, 0, 2**61 + 5, 4]])}, r"boxes: coordinates must lie"),
+        ({"boxes": np.array([[2**63, 0, 2**63 + 4, 4]], np.uint64)}, r"boxes: coordinates must"),
         ({"size": 0}, r"size: must be >= 1, got 0"),
         ({"size": -4}, r"size: must be >= 1, got -4"),
         ({"size": 4.0}, r"size: expected an integer"),
+        ({"size": 2**31}, r"size: must be <= 2147483647, got 2147483648"),
         ({"mean": [0.1, 0.2]}, r"mean: expected a scalar or 3 values .*got shape \(2,\)"),
         ({"mean": [[0.1, 0.2, 0.3]]}, r"mean: expected a scalar or 3 values"),
         ({"mean": float("nan")}, r"mean: must be finite"),
@@ -318,6 +330,23 @@ def test_extract_patches_rejects_tensors_off_the_cpu() -> None:
     # the meta device stands in for a GPU: any non-CPU tensor must be refused, not read
     with pytest.raises(ValueError, match=r"view: expected a CPU tensor, got one on meta"):
         extract_patches(torch.empty((6, 5, 3), device="meta"), _BOX, 4)
+
+
+def test_kernels_run_concurrently_from_threads() -> None:
+    # the kernels release the GIL; callers parallelise across views with threads
+    rng = np.random.default_rng(3)
+    views = [rng.integers(0, 2**16, (90, 70, 2), dtype=np.uint16) for _ in range(8)]
+    boxes = tile_boxes(90, 70, 32, 16)
+    scores = rng.normal(size=len(boxes))
+
+    def work(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return extract_patches(view, boxes, 32, 0.5, 0.2, 0), window_map(boxes, scores, 90, 70)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, views))
+    for view, (patches, heat) in zip(views, results, strict=True):
+        np.testing.assert_array_equal(patches, extract_patches(view, boxes, 32, 0.5, 0.2, 0))
+        np.testing.assert_array_equal(heat, window_map(boxes, scores, 90, 70))
 
 
 # The compiled boundary checks again, so a caller that skips the wrapper gets a ValueError too.
@@ -361,6 +390,12 @@ _ONES = np.ones(3)
         (
             lambda: _kernels.extract_patches(_VIEW, _BOX, 4, _F64, np.zeros(3), 0.0),
             r"std must be finite and > 0",
+        ),
+        (
+            lambda: _kernels.extract_patches(
+                _VIEW, np.array([[2**61 + 1, 0, 2**61 + 5, 4]]), 4, _F64, _ONES, 0.0
+            ),
+            r"boxes row 0 has a coordinate beyond \+-2\*\*61",
         ),
         (
             lambda: _kernels.window_map(_BOX, np.zeros(1, np.float32), 4, 4),

@@ -19,12 +19,14 @@ ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 
 # Raw pixel value that maps to 1.0 before normalisation, per accepted view dtype.
 _SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
-# Coordinates beyond this are refused so that no offset arithmetic can overflow int64.
-_COORD_LIMIT = 2**62
+# Coordinates beyond this are refused so that no box arithmetic (y1 - y0, y0 + i) overflows int64.
+_COORD_LIMIT = 2**61
+# Sizes and sides beyond this are refused: no image is that large, and int64 products stay exact.
+_SIDE_LIMIT = 2**31 - 1
 
 
 def _integer(value: Any, name: str, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum``, or ``ValueError`` naming ``name``."""
+    """``value`` as a Python int in [``minimum``, 2**31 - 1], or ``ValueError`` naming ``name``."""
     if isinstance(value, bool):
         msg = f"{name}: expected an integer, got {value!r}"
         raise ValueError(msg)
@@ -35,6 +37,9 @@ def _integer(value: Any, name: str, minimum: int) -> int:
         raise ValueError(msg) from None
     if result < minimum:
         msg = f"{name}: must be >= {minimum}, got {result}"
+        raise ValueError(msg)
+    if result > _SIDE_LIMIT:
+        msg = f"{name}: must be <= {_SIDE_LIMIT}, got {result}"
         raise ValueError(msg)
     return result
 
@@ -50,7 +55,7 @@ def _boxes(boxes: Any) -> np.ndarray:
         msg = f"boxes: expected an integer dtype, got {arr.dtype}"
         raise ValueError(msg)
     if arr.size and (arr.min() < -_COORD_LIMIT or arr.max() > _COORD_LIMIT):
-        msg = "boxes: coordinates must lie within ±2**62"
+        msg = "boxes: coordinates must lie within ±2**61"
         raise ValueError(msg)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
