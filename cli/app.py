@@ -11,6 +11,7 @@ import typer
 import xadt
 from xadt.cli.eval import eval_command
 from xadt.cli.plugins import plugins
+from xadt.cli.synth import synth
 from xadt.errors import XadtError
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ def command(name: str, func: Callable[..., Any]) -> None:
 
 command("plugins", plugins)
 command("eval", eval_command)
+command("synth", synth)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,97 @@
+"""``xadt synth``: write a synthetic dual-view parcel data set with ground truth."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from xadt.synth.dataset import write_dataset
+
+
+def _positive_scale(value: float) -> float:
+    if not 0.05 <= value <= 2.0:
+        msg = f"must be between 0.05 and 2 (1 = full size, 764 px high); got {value}"
+        raise typer.BadParameter(msg)
+    return value
+
+
+def synth(
+    out: Annotated[
+        Path, typer.Argument(help="Folder to write the data set to.", show_default=False)
+    ],
+    normal: Annotated[
+        int, typer.Option("--normal", min=0, help="Normal training scans (train/normal).")
+    ] = 200,
+    test_normal: Annotated[
+        int, typer.Option("--test-normal", min=0, help="Normal test scans (test/normal).")
+    ] = 50,
+    threat: Annotated[
+        int,
+        typer.Option("--threat", min=0, help="Threat test scans (test/anomalous, test/masks)."),
+    ] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
+    energies: Annotated[
+        bool,
+        typer.Option("--energies", help="Also write 16-bit high/low transmission PNGs."),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace the data set in a non-empty OUT."),
+    ] = False,
+    scale: Annotated[
+        float,
+        typer.Option(
+            "--scale", callback=_positive_scale, help="Image size relative to full (764 px high)."
+        ),
+    ] = 1.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Processes generating scans [default: all CPU cores]."
+        ),
+    ] = None,
+) -> None:
+    """Generate synthetic dual-view X-ray parcels: normal scans to train on, and a test set of
+    normal and threat scans with threat masks and a manifest."""
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    columns = (
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("scans", total=normal + test_normal + threat)
+        manifest = write_dataset(
+            out,
+            normal=normal,
+            test_normal=test_normal,
+            threat=threat,
+            seed=seed,
+            energies=energies,
+            overwrite=overwrite,
+            scale=scale,
+            workers=n_workers,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
+    d = manifest["difficulty"]
+    Console().print(
+        f"wrote {normal} + {test_normal} normal and {threat} threat scans to {out} "
+        f"(threats easy {d['easy']}, difficult {d['difficult']}, "
+        f"unrecognisable {d['unrecognisable']}); manifest: {out / 'manifest.json'}",
+        highlight=False,
+    )

@@ -1,0 +1,23 @@
+"""Synthetic dual-energy, dual-view X-ray parcels with ground truth, deterministic by seed.
+
+``make_parcel`` builds one scan in memory; ``write_dataset`` writes a train/test folder with
+masks and a manifest (``xadt synth``); ``false_colour`` is the xadt false-colour convention.
+"""
+
+from __future__ import annotations
+
+from xadt.synth.dataset import generate, iter_scans, scan_rng, write_dataset
+from xadt.synth.parcel import SynthScan, make_parcel
+from xadt.synth.render import false_colour
+from xadt.synth.threats import THREATS
+
+__all__ = [
+    "THREATS",
+    "SynthScan",
+    "false_colour",
+    "generate",
+    "iter_scans",
+    "make_parcel",
+    "scan_rng",
+    "write_dataset",
+]

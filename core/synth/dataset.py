@@ -1,0 +1,217 @@
+"""Synthetic data sets on disk: the folder layout, the per-scan seeds and the manifest.
+
+Layout under ``OUT``: ``train/normal/``, ``test/normal/``, ``test/anomalous/`` and
+``test/masks/`` hold ``<id>_v<k>.png`` files (8-bit false colour; masks 0/255), optionally
+``<id>_v<k>_high.png`` / ``<id>_v<k>_low.png`` (16-bit grey transmission), and
+``manifest.json`` is written last, so it never lists a file that is not there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import xadt
+from xadt.errors import XadtError
+from xadt.synth.parcel import DIFFICULTY_P, SynthScan, make_parcel
+from xadt.synth.threats import THREATS
+
+SPLITS = {"train-normal": 0, "test-normal": 1, "test-threat": 2}
+"""Split name → the spawn-key component that keeps each split's scans independent."""
+
+MANIFEST = "manifest.json"
+_FOLDERS = {
+    "train-normal": Path("train", "normal"),
+    "test-normal": Path("test", "normal"),
+    "test-threat": Path("test", "anomalous"),
+}
+_MASKS = Path("test", "masks")
+_PNG_LEVEL = 1  # zlib level 1: noisy scans compress barely better at 9, and 5x slower
+
+
+def scan_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of scan ``index`` of ``split``: independent of every other scan, so scans
+    can be made in any order, in parallel, and one at a time for debugging."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLITS[split], index)))
+
+
+def threat_kind(seed: int, index: int) -> str:
+    """The threat kind of threat scan ``index``: the kinds take turns, from a seeded start."""
+    start = int(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,))).integers(5))
+    return THREATS[(start + index) % len(THREATS)]
+
+
+def scan_id(split: str, index: int) -> str:
+    """File-name stem of scan ``index`` of ``split``, e.g. ``test-threat-00007``."""
+    return f"{split}-{index:05d}"
+
+
+def generate(
+    seed: int,
+    split: str,
+    index: int,
+    *,
+    scale: float = 1.0,
+    energies: bool = False,
+) -> SynthScan:
+    """Scan ``index`` of ``split`` (a key of :data:`SPLITS`) of the data set with ``seed``."""
+    threat = threat_kind(seed, index) if split == "test-threat" else None
+    return make_parcel(scan_rng(seed, split, index), threat=threat, scale=scale, energies=energies)
+
+
+def iter_scans(
+    seed: int, split: str, count: int, *, scale: float = 1.0
+) -> Iterator[tuple[str, SynthScan]]:
+    """``(id, scan)`` for the first ``count`` scans of ``split``, generated in memory."""
+    for i in range(count):
+        yield scan_id(split, i), generate(seed, split, i, scale=scale)
+
+
+@dataclass(frozen=True)
+class _Job:
+    out: Path
+    seed: int
+    split: str
+    index: int
+    scale: float
+    energies: bool
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".part")
+    Image.fromarray(array).save(tmp, format="PNG", compress_level=_PNG_LEVEL)
+    tmp.replace(path)
+
+
+def _write_one(job: _Job) -> dict[str, Any]:
+    scan = generate(job.seed, job.split, job.index, scale=job.scale, energies=job.energies)
+    sid = scan_id(job.split, job.index)
+    folder = job.out / _FOLDERS[job.split]
+    files = []
+    for k, view in enumerate(scan.views):
+        name = f"{sid}_v{k}.png"
+        _save_png(folder / name, view)
+        files.append(str(_FOLDERS[job.split] / name))
+        if scan.high is not None and scan.low is not None:
+            for energy, image in (("high", scan.high[k]), ("low", scan.low[k])):
+                ename = f"{sid}_v{k}_{energy}.png"
+                _save_png(folder / ename, image)
+                files.append(str(_FOLDERS[job.split] / ename))
+    if scan.masks is not None:
+        for k, mask in enumerate(scan.masks):
+            name = f"{sid}_v{k}.png"
+            _save_png(job.out / _MASKS / name, (mask * np.uint8(255)).astype(np.uint8))
+            files.append(str(_MASKS / name))
+    return {
+        "id": sid,
+        "split": job.split,
+        "label": "anomalous" if scan.threat else "normal",
+        "files": files,
+        "shape": [list(v.shape[:2]) for v in scan.views],
+        **scan.contents,
+    }
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        msg = f"{out} exists and is not a folder; choose another OUT"
+        raise XadtError(msg)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            msg = f"{out} is not empty; pass --overwrite to replace the data set in it"
+            raise XadtError(msg)
+        # The manifest goes first: until the new one is written, the folder describes nothing.
+        (out / MANIFEST).unlink(missing_ok=True)
+        for folder in (*_FOLDERS.values(), _MASKS):
+            if (out / folder).is_dir():
+                for png in (out / folder).glob("*.png"):
+                    png.unlink()
+    for folder in (*_FOLDERS.values(), _MASKS):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+
+
+def write_dataset(
+    out: Path | str,
+    *,
+    normal: int,
+    test_normal: int,
+    threat: int,
+    seed: int = 0,
+    energies: bool = False,
+    overwrite: bool = False,
+    scale: float = 1.0,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Generate a data set of normal training scans and a labelled test set into ``out``.
+
+    Args:
+        out: folder to write; it must be empty or absent unless ``overwrite`` is set, in which
+            case the previous manifest and the PNGs of the data-set folders are removed first.
+        normal: number of normal scans in ``train/normal``.
+        test_normal: number of normal scans in ``test/normal``.
+        threat: number of threat scans in ``test/anomalous`` (masks in ``test/masks``).
+        seed: the data set's seed; scan i of a split depends only on (seed, split, i).
+        energies: also write 16-bit high/low transmission PNGs of every view.
+        overwrite: allow a non-empty ``out``.
+        scale: image size relative to full size (764 px high).
+        workers: processes generating scans in parallel (1: in this process).
+        progress: called as ``progress(done, total)`` after every scan.
+
+    Returns:
+        The manifest (also written to ``out/manifest.json``).
+
+    Raises:
+        XadtError: ``out`` is not empty and ``overwrite`` is not set, or a count is negative.
+    """
+    for name, count in (("--normal", normal), ("--test-normal", test_normal), ("--threat", threat)):
+        if count < 0:
+            msg = f"{name} must be a count ≥ 0, got {count}"
+            raise XadtError(msg)
+    out = Path(out)
+    _prepare(out, overwrite)
+    jobs = [
+        _Job(out, seed, split, i, scale, energies)
+        for split, count in (
+            ("train-normal", normal),
+            ("test-normal", test_normal),
+            ("test-threat", threat),
+        )
+        for i in range(count)
+    ]
+    entries: list[dict[str, Any]] = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for entry in pool.map(_write_one, jobs, chunksize=1):
+                entries.append(entry)
+                if progress is not None:
+                    progress(len(entries), len(jobs))
+    else:
+        for job in jobs:
+            entries.append(_write_one(job))
+            if progress is not None:
+                progress(len(entries), len(jobs))
+    difficulty = {k: 0 for k in DIFFICULTY_P}
+    for e in entries:
+        if e["threat"] is not None:
+            difficulty[e["threat"]["difficulty"]] += 1
+    manifest = {
+        "generator": f"xadt.synth {xadt.__version__}",
+        "seed": seed,
+        "scale": scale,
+        "energies": energies,
+        "counts": {"train/normal": normal, "test/normal": test_normal, "test/anomalous": threat},
+        "difficulty": difficulty,
+        "scans": entries,
+    }
+    tmp = out / (MANIFEST + ".part")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(out / MANIFEST)
+    return manifest

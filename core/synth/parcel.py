@@ -1,0 +1,321 @@
+"""One synthetic parcel: a box of catalogue items (and maybe a threat) scanned in two views.
+
+Geometry is drawn first and in millimetres, so the same generator state gives the same parcel at
+every ``scale``; photon noise is drawn last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from xadt.scans import Scan
+from xadt.synth.catalogue import DENSE, METAL_HEAVY, draw_item
+from xadt.synth.parts import Item, mat, shell_box
+from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, false_colour, project
+from xadt.synth.shapes import View, random_rotation, rotation
+from xadt.synth.threats import THREATS, make_threat
+
+HEIGHT = 764
+"""Image height (detector rows) at scale 1; one pixel is 1 mm."""
+WIDTH_MEDIAN = 676.0
+"""Median image width (belt direction) at scale 1, px, as in stream-of-commerce parcels."""
+WIDTH_SIGMA = 0.43
+"""Log-SD of the width: the inter-quartile range is then about 507–906 px."""
+WIDTH_RANGE = (300, 1500)
+"""Widths are clipped to this range, px at scale 1."""
+BLUR_MM = 0.8
+"""Detector blur, Gaussian SD in mm."""
+MASK_ATTENUATION = 0.01
+"""A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
+
+Difficulty = Literal["easy", "difficult", "unrecognisable"]
+DIFFICULTY_P = {"easy": 0.81, "difficult": 0.16, "unrecognisable": 0.03}
+"""How often a threat is placed to be easy, difficult or unrecognisable (Griffin et al. §IV)."""
+
+_MODES = (  # (probability, fewest items, most items)
+    (0.15, 1, 2),
+    (0.35, 2, 6),
+    (0.35, 6, 15),
+    (0.15, 15, 32),
+)
+
+
+@dataclass
+class SynthScan:
+    """A generated dual-view scan with its ground truth.
+
+    Attributes:
+        views: one (H, W, 3) uint8 false-colour image per view.
+        high: per view, (H, W) uint16 high-energy transmission (65535 = air), or None.
+        low: per view, (H, W) uint16 low-energy transmission, or None.
+        masks: per view, an (H, W) bool threat mask, or None for a normal parcel.
+        threat: the threat kind (one of :data:`THREATS`), or None.
+        visibility: for a threat, the share of the beam's attenuation that the threat causes
+            over its mask, in its clearer view (0 hidden … 1 alone), else None.
+        contents: JSON-ready description of the parcel and what is in it.
+    """
+
+    views: list[np.ndarray]
+    high: list[np.ndarray] | None = None
+    low: list[np.ndarray] | None = None
+    masks: list[np.ndarray] | None = None
+    threat: str | None = None
+    visibility: float | None = None
+    contents: dict[str, Any] = field(default_factory=dict)
+
+    def to_scan(self, scan_id: str) -> Scan:
+        """This scan as an :class:`xadt.Scan` of false-colour views, with its masks."""
+        return Scan(id=scan_id, views=self.views, encoding="rgb", masks=self.masks)
+
+
+def _views(rng: np.random.Generator, width_mm: float, pitch: float) -> list[View]:
+    height_px = round(HEIGHT / pitch)
+    width_px = round(width_mm / pitch)
+    centre = np.array([0.0, HEIGHT / 2, HEIGHT / 2])
+    # Rows, columns and ray of the top view (down the z axis) and the side view (along y).
+    bases = (
+        np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]]),
+        np.array([[0.0, 0, -1], [1, 0, 0], [0, -1, 0]]),
+    )
+    views = []
+    for k, base in enumerate(bases):
+        tilt = rotation(
+            roll=math.radians(float(rng.uniform(-2, 2) if k == 0 else rng.uniform(-5, 5)))
+        )
+        rot = base @ tilt
+        origin = centre - rot.T @ np.array([HEIGHT / 2, 0.0, 0.0])
+        views.append(View(rot, origin, pitch, (height_px, width_px)))
+    return views
+
+
+def _orientation(rng: np.random.Generator, pose: str) -> np.ndarray:
+    yaw = rotation(yaw=float(rng.uniform(0, 2 * math.pi)))
+    wobble = rotation(pitch=float(rng.normal(0, 0.08)), roll=float(rng.normal(0, 0.08)))
+    if pose == "flat":
+        return yaw @ wobble
+    if pose == "edge":
+        return yaw @ rotation(roll=math.pi / 2) @ wobble
+    if pose == "end":  # long axis vertical, thin side across the belt
+        return yaw @ rotation(pitch=-math.pi / 2) @ rotation(roll=math.pi / 2) @ wobble
+    return random_rotation(rng)
+
+
+def _fit(
+    rng: np.random.Generator,
+    item: Item,
+    half: np.ndarray,
+    poses: tuple[str, ...],
+    p: tuple[float, ...],
+) -> tuple[Item, str] | None:
+    for _ in range(4):
+        pose = poses[int(rng.choice(len(poses), p=p))]
+        moved = item.moved(_orientation(rng, pose), np.zeros(3))
+        lo, hi = moved.bounds()
+        ext = (hi - lo) / 2
+        if np.all(ext <= half * 1.02):
+            room = np.maximum(half - ext, 0)
+            offset = rng.uniform(-room, room) - (lo + hi) / 2
+            return moved.moved(np.eye(3), offset), pose
+    return None
+
+
+@dataclass
+class _Layout:
+    items: list[Item]
+    box_rot: np.ndarray
+    box_centre: np.ndarray
+    half: np.ndarray
+    description: dict[str, Any]
+
+
+def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
+    bag = rng.random() < 0.25
+    margin = rng.uniform(10, 45, size=2)
+    yaw = float(rng.uniform(-0.06, 0.06))
+    lx = max(width_mm - margin.sum() - 700 * abs(math.sin(yaw)), 150.0)
+    ly = float(np.clip(lx * rng.uniform(0.4, 1.0), 120, 680))
+    lz = float(
+        rng.uniform(40, 160) if bag else np.clip(min(lx, ly) * rng.uniform(0.25, 0.85), 60, 520)
+    )
+    belt = float(rng.uniform(15, 40))
+    centre = np.array(
+        [
+            margin[0] + lx / 2 + 350 * abs(math.sin(yaw)),
+            rng.uniform(ly / 2 + 20, HEIGHT - ly / 2 - 20),
+            belt + lz / 2,
+        ]
+    )
+    box_rot = rotation(yaw=yaw)
+    items: list[Item] = []
+    wall = float(rng.uniform(3, 7))
+    if not bag:
+        walls = Item(
+            "cardboard box",
+            "parcel",
+            shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3)),
+        )
+        items.append(walls.moved(box_rot, centre))
+    half = np.array([lx, ly, lz]) / 2 - (0.5 if bag else wall)
+    return _Layout(
+        items,
+        box_rot,
+        centre,
+        half,
+        {"kind": "bag" if bag else "box", "size_mm": [round(lx), round(ly), round(lz)]},
+    )
+
+
+def _fill(rng: np.random.Generator, layout: _Layout, count: int) -> list[str]:
+    names = []
+    tries = 0
+    while len(names) < count and tries < count * 3:
+        tries += 1
+        placed = _fit(rng, draw_item(rng), layout.half, ("flat", "edge", "any"), (0.72, 0.2, 0.08))
+        if placed is None:
+            continue
+        item = placed[0].moved(layout.box_rot, layout.box_centre)
+        layout.items.append(item)
+        names.append(item.name)
+    return names
+
+
+def _item_count(rng: np.random.Generator) -> int:
+    probs = np.array([m[0] for m in _MODES])
+    lo, hi = _MODES[int(rng.choice(len(_MODES), p=probs))][1:]
+    return int(rng.integers(lo, hi + 1))
+
+
+def _place_threat(
+    rng: np.random.Generator, layout: _Layout, kind: str
+) -> tuple[Item, dict[str, Any]]:
+    difficulty = list(DIFFICULTY_P)[int(rng.choice(3, p=list(DIFFICULTY_P.values())))]
+    if difficulty == "easy":
+        poses, p = ("flat", "edge", "any"), (0.6, 0.25, 0.15)
+    elif difficulty == "difficult":
+        poses, p = ("edge", "any", "end"), (0.35, 0.4, 0.25)
+    else:
+        poses, p = ("end", "any"), (0.6, 0.4)
+    diag = float(np.hypot(layout.half[0], layout.half[1])) * 1.9
+    placed = None
+    for _ in range(6):
+        threat = make_threat(rng, kind, max_length=diag)
+        placed = _fit(rng, threat, layout.half, poses, p)
+        if placed is None:  # too long for the box in that pose: lie it along the box diagonal
+            placed = _fit(rng, threat, layout.half, ("flat",), (1.0,))
+        if placed is not None:
+            break
+    if placed is None:  # the box is too small for this threat: shrink nothing, let it poke out
+        placed = (make_threat(rng, kind, max_length=diag), "flat")
+    item, pose = placed
+    # Dense items over the threat in each view: same (x, y) above or below it hides it from
+    # the top view, same (x, z) beside it from the side view.
+    occluders = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 1, 1)}[difficulty]
+    names = DENSE if difficulty == "difficult" else METAL_HEAVY
+    lo, hi = item.bounds()
+    centre = (lo + hi) / 2
+    for k in occluders:
+        for _ in range(4):
+            occ = draw_item(rng, names)
+            occ = occ.moved(_orientation(rng, "flat" if k == 0 else "edge"), np.zeros(3))
+            olo, ohi = occ.bounds()
+            ext = (ohi - olo) / 2
+            if np.all(ext <= layout.half * 1.02):
+                break
+        target = centre.copy()
+        axis = 2 if k == 0 else 1
+        side = 1 if centre[axis] < 0 else -1
+        target[axis] = side * rng.uniform(0, 1) * (layout.half[axis] - ext[axis])
+        target = np.clip(target, -layout.half + ext, layout.half - ext)
+        occ = occ.moved(np.eye(3), target - (olo + ohi) / 2)
+        layout.items.append(occ.moved(layout.box_rot, layout.box_centre))
+    info = {"kind": kind, "name": item.name, "pose": pose, "difficulty": difficulty}
+    return item.moved(layout.box_rot, layout.box_centre), info
+
+
+def make_parcel(
+    rng: np.random.Generator,
+    *,
+    threat: str | None = None,
+    scale: float = 1.0,
+    energies: bool = False,
+    dose: float = 1.0,
+) -> SynthScan:
+    """Generate one dual-view parcel scan.
+
+    Args:
+        rng: the generator every draw comes from; the same state gives the same scan.
+        threat: None for a normal parcel, or a threat kind from :data:`THREATS`
+            (``"pistol"``, ``"revolver"``, ``"rifle"``, ``"knife"``, ``"ied"``).
+        scale: image size relative to full size (764 px high); 0.25 gives 191 px high scans
+            of the same parcel.
+        energies: also return the uint16 high- and low-energy transmission images.
+        dose: photon dose relative to the default; noise SD scales as 1/sqrt(dose).
+
+    Returns:
+        The scan, its ground truth and a JSON-ready description.
+    """
+    if threat is not None and threat not in THREATS:
+        msg = f"unknown threat {threat!r}; choose one of {', '.join(THREATS)}"
+        raise ValueError(msg)
+    if not 0.05 <= scale <= 2.0:
+        msg = f"scale must be in [0.05, 2], got {scale}"
+        raise ValueError(msg)
+    width = float(np.clip(rng.lognormal(math.log(WIDTH_MEDIAN), WIDTH_SIGMA), *WIDTH_RANGE))
+    pitch = 1.0 / scale
+    views = _views(rng, width, pitch)
+    layout = _layout(rng, width)
+    count = _item_count(rng)
+    if threat is not None and count > 1:
+        count -= 1  # the threat takes the place of one item, as a packer would pack it
+    names = _fill(rng, layout, count)
+    threat_info = None
+    if threat is not None:
+        item, threat_info = _place_threat(rng, layout, threat)
+        layout.items.append(item)
+    parts = [part for item in layout.items for part in item.parts]
+
+    photons_low = DOSE_LOW * dose / scale**2
+    photons_high = DOSE_HIGH * dose / scale**2
+    blur = BLUR_MM * scale
+    out = SynthScan(views=[], threat=threat)
+    if energies:
+        out.high, out.low = [], []
+    masks: list[np.ndarray] = []
+    visibility = []
+    for view in views:
+        att_lo, att_hi, att_threat = project(parts, view)
+        t_hi = expose(att_hi, photons_high, rng, blur)
+        t_lo = expose(att_lo, photons_low, rng, blur)
+        out.views.append(false_colour(t_hi, t_lo))
+        if out.high is not None and out.low is not None:
+            out.high.append(np.rint(t_hi * 65535).astype(np.uint16))
+            out.low.append(np.rint(t_lo * 65535).astype(np.uint16))
+        if threat is not None:
+            mask = att_threat > MASK_ATTENUATION
+            masks.append(mask)
+            visibility.append(_visibility(att_threat[mask], att_hi[mask]))
+    if threat is not None and threat_info is not None:
+        out.masks = masks
+        out.visibility = max(visibility)
+        threat_info["visibility"] = round(out.visibility, 3)
+    out.contents = {
+        "parcel": layout.description,
+        "width_mm": round(width),
+        "items": names,
+        "threat": threat_info,
+    }
+    return out
+
+
+def _visibility(threat: np.ndarray, total: np.ndarray) -> float:
+    """Share of the attenuation the threat causes over its mask, ignoring pixels the beam
+    hardly reaches (there nothing is seen, threat or not)."""
+    if threat.size == 0:
+        return 0.0
+    seen = total < 4.0
+    share = np.where(seen, threat / np.maximum(total, 1e-6), 0.0)
+    return float(share.mean())

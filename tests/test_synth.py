@@ -1,0 +1,281 @@
+"""The parcel simulator: determinism, physics, rendering, ground truth, the CLI and realism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from xadt.cli.app import app
+from xadt.errors import XadtError
+from xadt.synth import THREATS, false_colour, make_parcel, write_dataset
+from xadt.synth.dataset import generate, scan_rng
+from xadt.synth.materials import MATERIALS, attenuation_ratio
+from xadt.synth.realism import baseline_aurocs
+from xadt.synth.render import expose, project
+from xadt.synth.shapes import Box, Cylinder, Ellipsoid, View, rotation
+
+SMALL = 0.2  # 153 px high: a scan in ~20 ms
+
+
+def _view(shape: tuple[int, int] = (64, 64), pitch: float = 1.0) -> View:
+    rot = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])  # rows = y, cols = x, rays down z
+    return View(rot, np.zeros(3), pitch, shape)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return rgb.mean(axis=-1)
+
+
+# ---------------------------------------------------------------- determinism, shapes, dtypes
+
+
+def test_same_seed_gives_identical_scans() -> None:
+    a = generate(7, "test-threat", 3, scale=SMALL)
+    b = generate(7, "test-threat", 3, scale=SMALL)
+    for x, y in zip(a.views + a.masks, b.views + b.masks, strict=True):  # type: ignore[operator]
+        np.testing.assert_array_equal(x, y)
+    assert a.contents == b.contents
+
+
+def test_different_seed_split_or_index_gives_different_scans() -> None:
+    base = generate(7, "test-normal", 0, scale=SMALL).views[0]
+    for other in (
+        generate(8, "test-normal", 0, scale=SMALL),
+        generate(7, "train-normal", 0, scale=SMALL),
+        generate(7, "test-normal", 1, scale=SMALL),
+    ):
+        assert other.views[0].shape != base.shape or not np.array_equal(other.views[0], base)
+
+
+def test_geometry_does_not_depend_on_scale() -> None:
+    small = make_parcel(scan_rng(1, "test-normal", 0), scale=0.1)
+    large = make_parcel(scan_rng(1, "test-normal", 0), scale=0.2)
+    assert small.contents == large.contents
+    assert large.views[0].shape[0] == round(764 * 0.2)
+
+
+@pytest.mark.parametrize("threat", [None, *THREATS])
+def test_views_are_uint8_rgb_with_white_air_and_aligned_masks(threat: str | None) -> None:
+    scan = make_parcel(np.random.default_rng(3), threat=threat, scale=SMALL, energies=True)
+    assert len(scan.views) == 2
+    assert scan.high is not None
+    assert scan.low is not None
+    for k, view in enumerate(scan.views):
+        assert view.dtype == np.uint8
+        assert view.ndim == 3
+        assert view.shape[2] == 3
+        assert view.shape[0] == round(764 * SMALL)
+        assert scan.high[k].dtype == np.uint16
+        assert scan.high[k].shape == view.shape[:2]
+        assert scan.low[k].shape == view.shape[:2]
+        # The first rows of the top view and the side view are air above or beside the parcel.
+        corner = _grey(view[:3, :3].astype(float))
+        assert corner.min() >= 240
+    if threat is None:
+        assert scan.masks is None
+        assert scan.contents["threat"] is None
+        return
+    assert scan.masks is not None
+    assert scan.contents["threat"]["kind"] == threat
+    assert 0 <= scan.visibility <= 1  # type: ignore[operator]
+    for view, mask in zip(scan.views, scan.masks, strict=True):
+        assert mask.dtype == bool
+        assert mask.shape == view.shape[:2]
+        assert mask.any()
+        # The mask lies on the threat: darker than the air around the parcel.
+        assert _grey(view[mask].astype(float)).mean() < 235
+
+
+def test_to_scan_makes_a_valid_xadt_scan() -> None:
+    scan = make_parcel(np.random.default_rng(0), threat="knife", scale=SMALL).to_scan("x")
+    assert scan.id == "x"
+    assert scan.encoding == "rgb"
+    assert len(scan.masks) == 2
+
+
+def test_unknown_threat_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown threat 'bazooka'"):
+        make_parcel(np.random.default_rng(0), threat="bazooka")
+
+
+# ---------------------------------------------------------------- geometry and physics
+
+
+def test_box_path_length_is_exact_for_an_axis_aligned_block() -> None:
+    box = Box(np.array([32.0, 32.0, 0.0]), np.eye(3), np.array([10.0, 5.0, 7.0]))
+    rows, cols, length = box.footprint(_view())  # type: ignore[misc]
+    full = np.zeros((64, 64), np.float32)
+    full[rows, cols] = length
+    assert full[32, 32] == pytest.approx(14.0)  # the 7 mm half-height, twice
+    assert full[32, 41] == pytest.approx(14.0)
+    assert full[32, 43] == 0
+    assert full[36, 32] == pytest.approx(14.0)
+    assert full[38, 32] == 0
+
+
+def test_ellipsoid_and_cylinder_chords() -> None:
+    ball = Ellipsoid(np.array([32.0, 32.0, 0.0]), rotation(0.3, 0.2, 0.1), np.full(3, 10.0))
+    rows, cols, length = ball.footprint(_view())  # type: ignore[misc]
+    full = np.zeros((64, 64), np.float32)
+    full[rows, cols] = length
+    assert full[32, 32] == pytest.approx(20.0, rel=1e-4)
+    assert full[32, 38] == pytest.approx(2 * np.sqrt(100 - 36), rel=1e-4)
+    # A rod lying across the rays: its depth at the axis is its diameter.
+    rod = Cylinder(np.array([32.0, 32.0, 0.0]), rotation(pitch=np.pi / 2), 4.0, 20.0)
+    rows, cols, length = rod.footprint(_view())  # type: ignore[misc]
+    full[:] = 0
+    full[rows, cols] = length
+    assert full[32, 32] == pytest.approx(8.0, rel=1e-4)
+    assert full[32, 51] == pytest.approx(8.0, rel=1e-4)
+    assert full[32, 54] == 0
+
+
+def _render(material: str, thickness: float) -> np.ndarray:
+    from xadt.synth.parts import box
+
+    view = _view((16, 16))
+    part = box((8, 8, 0), (12, 12, thickness), MATERIALS[material])
+    low, high, _ = project([part], view)
+    t_hi, t_lo = np.exp(-high), np.exp(-low)
+    return false_colour(t_hi, t_lo)[8, 8].astype(float)
+
+
+def test_beer_lambert_more_material_is_darker() -> None:
+    greys = [_grey(_render("water", t)) for t in (5, 20, 60, 150)]
+    assert greys == sorted(greys, reverse=True)
+    assert greys[0] - greys[-1] > 80
+    assert _grey(_render("steel", 4)) < _grey(_render("steel", 1))
+
+
+def test_false_colour_hue_follows_material() -> None:
+    organic = _render("water", 40)
+    metal = _render("steel", 2)
+    inorganic = _render("aluminium", 15)
+    assert organic[0] > organic[1] > organic[2]  # orange
+    assert metal[2] > metal[0]
+    assert metal[2] > metal[1]
+    assert inorganic[1] > inorganic[0]
+    assert inorganic[1] > inorganic[2]
+    assert attenuation_ratio(26.0) > attenuation_ratio(13.0) > attenuation_ratio(7.0)
+
+
+def test_false_colour_air_is_white_and_shapes_are_checked() -> None:
+    air = false_colour(np.ones((4, 5)), np.ones((4, 5)))
+    assert air.shape == (4, 5, 3)
+    assert air.dtype == np.uint8
+    assert air.min() >= 250
+    with pytest.raises(ValueError, match="two \\(H, W\\) images"):
+        false_colour(np.ones((4, 5)), np.ones((4, 6)))
+
+
+def test_photon_noise_falls_with_dose() -> None:
+    att = np.full((200, 200), 1.0, np.float32)
+    sds = []
+    for photons in (1e3, 1e4, 1e5):
+        t = expose(att, photons, np.random.default_rng(0), blur=0.0)
+        assert t.mean() == pytest.approx(np.exp(-1), rel=0.01)
+        sds.append(t.std())
+    # Poisson: relative SD = 1/sqrt(counts), so 10x the dose gives sqrt(10) less noise.
+    assert sds[0] / sds[1] == pytest.approx(np.sqrt(10), rel=0.1)
+    assert sds[1] / sds[2] == pytest.approx(np.sqrt(10), rel=0.1)
+    expected = np.sqrt(1e3 * np.exp(-1)) / 1e3
+    assert sds[0] == pytest.approx(expected, rel=0.05)
+
+
+# ---------------------------------------------------------------- data set and CLI
+
+
+def test_write_dataset_layout_and_manifest(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    manifest = write_dataset(
+        out, normal=2, test_normal=1, threat=2, seed=5, scale=0.1, energies=True
+    )
+    assert sorted(p.name for p in (out / "train" / "normal").iterdir()) == [
+        f"train-normal-0000{i}_v{k}{e}.png"
+        for i in range(2)
+        for k in range(2)
+        for e in ("", "_high", "_low")
+    ]
+    assert len(list((out / "test" / "masks").glob("*.png"))) == 4
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    assert on_disk["seed"] == 5
+    assert on_disk["counts"]["test/anomalous"] == 2
+    for entry in on_disk["scans"]:
+        for file in entry["files"]:
+            assert (out / file).is_file()
+        if entry["label"] == "anomalous":
+            assert entry["threat"]["kind"] in THREATS
+            assert 0 <= entry["threat"]["visibility"] <= 1
+
+
+def test_write_dataset_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(XadtError, match="is not empty; pass --overwrite"):
+        write_dataset(tmp_path, normal=1, test_normal=0, threat=0)
+
+
+def test_overwrite_replaces_the_previous_data_set(tmp_path: Path) -> None:
+    write_dataset(tmp_path, normal=3, test_normal=0, threat=0, scale=0.1)
+    write_dataset(tmp_path, normal=1, test_normal=0, threat=0, scale=0.1, overwrite=True)
+    assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 2
+
+
+def test_cli_writes_the_folder_layout(tmp_path: Path) -> None:
+    out = tmp_path / "synth"
+    args = ["synth", str(out), "--normal", "2", "--test-normal", "1", "--threat", "1"]
+    result = CliRunner().invoke(app, [*args, "--seed", "3", "--scale", "0.1", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 + 1 normal and 1 threat scans" in result.output
+    for folder, n in (
+        ("train/normal", 4),
+        ("test/normal", 2),
+        ("test/anomalous", 2),
+        ("test/masks", 2),
+    ):
+        assert len(list((out / folder).glob("*.png"))) == n
+    mask = np.asarray(
+        __import__("PIL.Image").Image.open(out / "test/masks/test-threat-00000_v0.png")
+    )
+    assert set(np.unique(mask)) <= {0, 255}
+    assert mask.max() == 255
+    assert json.loads((out / "manifest.json").read_text())["counts"]["train/normal"] == 2
+
+
+def test_cli_refuses_a_non_empty_out_without_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"")
+    result = CliRunner().invoke(app, ["synth", str(tmp_path), "--normal", "1", "--scale", "0.1"])
+    assert result.exit_code == 1
+    assert (
+        result.output.strip()
+        == f"error: {tmp_path} is not empty; pass --overwrite to replace the data set in it"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_cli_rejects_a_bad_scale(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["synth", str(tmp_path / "o"), "--scale", "5"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--scale'" in result.output
+
+
+# ---------------------------------------------------------------- realism
+
+
+def test_baseline_features_do_not_solve_the_task_small() -> None:
+    # On 40 + 40 scans an AUROC has a sampling SD of about 0.065: the bound of 0.80 is tested
+    # with two SDs of room, so only a feature that truly separates better than 0.80 fails.
+    aurocs = baseline_aurocs(40, 40, seed=11, scale=0.15)
+    for feature, auc in aurocs.items():
+        assert max(auc, 1 - auc) <= 0.92, (feature, aurocs)
+
+
+@pytest.mark.slow
+def test_baseline_features_do_not_solve_the_task() -> None:
+    aurocs = baseline_aurocs(200, 200, seed=12, scale=0.25)
+    for feature, auc in aurocs.items():
+        assert max(auc, 1 - auc) <= 0.80, (feature, aurocs)
