@@ -62,7 +62,7 @@ def folded_clothes(rng: np.random.Generator) -> Item:
         rot = rotation(yaw=_u(rng, -0.08, 0.08))
         size = (length * _u(rng, 0.85, 1.0), width * _u(rng, 0.8, 1.0), t)
         c = (_u(rng, -12, 12), _u(rng, -12, 12), z + t / 2)
-        parts.append(box(c, size, m, rot, texture=texture(rng, "wrinkle", _u(rng, 0.25, 0.5))))
+        parts.append(box(c, size, m, rot, texture=texture(rng, "wrinkle", _u(rng, 0.15, 0.35))))
         z += t
     top = z
     if rng.random() < 0.35:

@@ -36,12 +36,9 @@ Difficulty = Literal["easy", "difficult", "unrecognisable"]
 DIFFICULTY_P = {"easy": 0.81, "difficult": 0.16, "unrecognisable": 0.03}
 """How often a threat is placed to be easy, difficult or unrecognisable (Griffin et al. §IV)."""
 
-_MODES = (  # (probability, fewest items, most items)
-    (0.15, 1, 2),
-    (0.35, 2, 6),
-    (0.35, 6, 15),
-    (0.15, 15, 32),
-)
+ITEM_VOLUME = 2.5e6
+"""Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
+MAX_ITEMS = 40
 
 
 @dataclass
@@ -137,10 +134,12 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
     margin = rng.uniform(10, 45, size=2)
     yaw = float(rng.uniform(-0.06, 0.06))
     lx = max(width_mm - margin.sum() - 700 * abs(math.sin(yaw)), 150.0)
-    ly = float(np.clip(lx * rng.uniform(0.4, 1.0), 120, 680))
-    lz = float(
-        rng.uniform(40, 160) if bag else np.clip(min(lx, ly) * rng.uniform(0.25, 0.85), 60, 520)
-    )
+    if bag:  # a padded mailer: flat, and only as wide as what is in it
+        ly = float(np.clip(lx * rng.uniform(0.35, 0.75), 100, 500))
+        lz = float(rng.uniform(30, 120))
+    else:
+        ly = float(np.clip(lx * rng.uniform(0.4, 1.0), 120, 680))
+        lz = float(np.clip(min(lx, ly) * rng.uniform(0.25, 0.85), 60, 520))
     belt = float(rng.uniform(15, 40))
     centre = np.array(
         [
@@ -150,16 +149,15 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         ]
     )
     box_rot = rotation(yaw=yaw)
-    items: list[Item] = []
     wall = float(rng.uniform(3, 7))
-    if not bag:
-        walls = Item(
-            "cardboard box",
-            "parcel",
-            shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3)),
-        )
-        items.append(walls.moved(box_rot, centre))
-    half = np.array([lx, ly, lz]) / 2 - (0.5 if bag else wall)
+    if bag:
+        skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
+        name, shell = "padded mailer", shell_box((0, 0, 0), (lx, ly, lz), 4.0, skin)
+    else:
+        name = "cardboard box"
+        shell = shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3))
+    items = [Item(name, "parcel", shell).moved(box_rot, centre)]
+    half = np.array([lx, ly, lz]) / 2 - (4.0 if bag else wall)
     return _Layout(
         items,
         box_rot,
@@ -183,10 +181,12 @@ def _fill(rng: np.random.Generator, layout: _Layout, count: int) -> list[str]:
     return names
 
 
-def _item_count(rng: np.random.Generator) -> int:
-    probs = np.array([m[0] for m in _MODES])
-    lo, hi = _MODES[int(rng.choice(len(_MODES), p=probs))][1:]
-    return int(rng.integers(lo, hi + 1))
+def _item_count(rng: np.random.Generator, half: np.ndarray) -> int:
+    # Packers fill a box to anything from a single item to crammed; the count follows the
+    # volume, so big boxes are not just small boxes with more air.
+    volume = float(np.prod(2 * half))
+    fill = float(rng.uniform(0.03, 1.0)) ** 1.3
+    return int(np.clip(round(fill * volume / ITEM_VOLUME), 1, MAX_ITEMS))
 
 
 def _place_threat(
@@ -268,7 +268,7 @@ def make_parcel(
     pitch = 1.0 / scale
     views = _views(rng, width, pitch)
     layout = _layout(rng, width)
-    count = _item_count(rng)
+    count = _item_count(rng, layout.half)
     if threat is not None and count > 1:
         count -= 1  # the threat takes the place of one item, as a packer would pack it
     names = _fill(rng, layout, count)

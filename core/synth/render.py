@@ -32,8 +32,8 @@ def _texture_bank() -> np.ndarray:
     white = rng.standard_normal((4, _TEX, _TEX))
     blotch = ndimage.gaussian_filter(white[0], 7, mode="wrap")
     grain = ndimage.gaussian_filter(white[1], 1.0, mode="wrap")
-    band = ndimage.gaussian_filter(white[2], 3, mode="wrap") - ndimage.gaussian_filter(
-        white[2], 9, mode="wrap"
+    band = ndimage.gaussian_filter(white[2], 5, mode="wrap") - ndimage.gaussian_filter(
+        white[2], 14, mode="wrap"
     )
     wrinkle = -np.abs(band / band.std())  # ridged noise: thin creases where the band crosses 0
     yy, xx = np.mgrid[0:_TEX, 0:_TEX].astype(np.float64)

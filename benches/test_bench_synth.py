@@ -1,0 +1,65 @@
+"""Parcel simulator throughput: full-size (764 px high) dual-view scans per second, in memory and
+written as PNGs, in one process and on two cores.
+
+Run with ``pytest benches/test_bench_synth.py --benchmark-enable``; scans/s is in ``extra_info``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xadt.synth.dataset import generate, write_dataset
+
+BATCH = 10  # scans per round: 8 normal, 2 threat, as in a test set
+
+
+def _make(index: int) -> tuple[int, int]:
+    split = "test-threat" if index % 5 == 4 else "test-normal"
+    scan = generate(0, split, index)
+    return scan.views[0].shape[:2]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    # Started once, outside the timed rounds, as `xadt synth --workers 2` starts it once a run.
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        list(executor.map(_make, range(2)))  # warm the workers: imports and lookup tables
+        yield executor
+
+
+def _record(benchmark: Any, n: int) -> None:
+    if benchmark.stats is not None:
+        benchmark.extra_info["scans_per_s"] = round(n / benchmark.stats.stats.mean, 2)
+
+
+@pytest.mark.benchmark(group="synth")
+def test_bench_in_memory_one_process(benchmark: Any) -> None:
+    shapes = benchmark.pedantic(lambda: [_make(i) for i in range(BATCH)], rounds=3, iterations=1)
+    assert all(h == 764 for h, _ in shapes)
+    _record(benchmark, BATCH)
+
+
+@pytest.mark.benchmark(group="synth")
+def test_bench_in_memory_two_processes(benchmark: Any, pool: ProcessPoolExecutor) -> None:
+    shapes = benchmark.pedantic(lambda: list(pool.map(_make, range(BATCH))), rounds=3, iterations=1)
+    assert all(h == 764 for h, _ in shapes)
+    _record(benchmark, BATCH)
+
+
+@pytest.mark.benchmark(group="synth")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bench_write_pngs(benchmark: Any, tmp_path: Path, workers: int) -> None:
+    def write() -> dict[str, Any]:
+        return write_dataset(
+            tmp_path, normal=8, test_normal=0, threat=2, overwrite=True, workers=workers
+        )
+
+    manifest = benchmark.pedantic(write, rounds=2, iterations=1)
+    assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 16
+    assert len(manifest["scans"]) == BATCH
+    _record(benchmark, BATCH)
