@@ -40,6 +40,9 @@ class BackboneOutput:
             activation: the appearance representation (non-negative).
         logits: (N, C) float32, the class scores before softmax: the semantic representation.
         maps: intermediate feature maps, (N, C_l, H_l, W_l) each, for the layers asked for.
+
+    The tensors are made under ``torch.inference_mode``: read them freely, but clone one before
+    changing it in place outside that mode.
     """
 
     pooled: torch.Tensor
@@ -113,7 +116,8 @@ class Backbone(nn.Module):
         Args:
             x: float32 (N, 3, H, W), RGB normalised as ``(pixel - mean) / std`` (see
                 :meth:`normalize`); H = W = :attr:`input_size` matches the training.
-            layers: names from :attr:`layer_names` whose feature maps to return as well.
+            layers: names from :attr:`layer_names` (or one name) whose feature maps to return
+                as well.
 
         Returns:
             A :class:`BackboneOutput` on ``x``'s device.
@@ -127,7 +131,7 @@ class Backbone(nn.Module):
                 f"{x.dtype} {tuple(x.shape)}"
             )
             raise ValueError(msg)
-        wanted = frozenset(layers)
+        wanted = frozenset((layers,) if isinstance(layers, str) else layers)
         unknown = sorted(wanted.difference(self.layer_names))
         if unknown:
             msg = f"backbone {self.name!r} has no layer {unknown}; layers: {self.layer_names}"

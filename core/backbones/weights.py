@@ -79,11 +79,18 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise XadtError(msg)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         msg = (
-            f"weights file {str(path)!r} is not a tensor-only torch.save file "
-            f"(read with weights_only=True): {first}"
+            f"weights file {str(path)!r} could not be read as a tensor-only torch.save file "
+            f"(weights_only=True): {first}"
         )
         raise XadtError(msg) from e
     if not isinstance(state, Mapping) or not state:
@@ -116,6 +123,12 @@ def load_into(
         XadtError: naming ``source`` and the first missing, unexpected or mis-shaped entries.
     """
     expected = module.state_dict()
+    state = dict(state)
+    for key, value in expected.items():
+        # Files saved before torch 0.4.1 (such as torchvision's first ImageNet weights) lack the
+        # batch-norm counters; they do not affect eval, so keep the module's own.
+        if key.endswith(".num_batches_tracked") and key not in state:
+            state[key] = value
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [
@@ -137,4 +150,4 @@ def load_into(
         name = getattr(module, "name", type(module).__name__)
         msg = f"weights file {str(source)!r} does not fit backbone {name!r}: " + "; ".join(problems)
         raise XadtError(msg)
-    module.load_state_dict(dict(state), strict=True)
+    module.load_state_dict(state, strict=True)
