@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import distribution
 
 import pytest
 from typer.testing import CliRunner
@@ -105,8 +106,9 @@ def test_a_glob_filters_names(third_party: None) -> None:
 
 
 def test_blocked_plugins_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XADT_BLOCK_PLUGINS", "baseline")
+    builtins = sorted(ep.name for ep in distribution("xadt").entry_points if ep.group == "xadt")
+    monkeypatch.setenv("XADT_BLOCK_PLUGINS", ",".join(builtins))
     result = runner.invoke(app, ["plugins"])
     assert result.exit_code == 0
     assert "no detectors or backbones installed" in result.stdout
-    assert "blocked by XADT_BLOCK_PLUGINS: baseline" in result.stdout
+    assert f"blocked by XADT_BLOCK_PLUGINS: {', '.join(builtins)}" in result.stdout
