@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -27,14 +27,15 @@ WIDTH_SIGMA = 0.43
 """Log-SD of the width: the inter-quartile range is then about 507–906 px."""
 WIDTH_RANGE = (300, 1500)
 """Widths are clipped to this range, px at scale 1."""
-BLUR_MM = 0.8
+BLUR_MM = 1.0
 """Detector blur, Gaussian SD in mm."""
 MASK_ATTENUATION = 0.01
 """A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
 
-Difficulty = Literal["easy", "difficult", "unrecognisable"]
 DIFFICULTY_P = {"easy": 0.81, "difficult": 0.16, "unrecognisable": 0.03}
 """How often a threat is placed to be easy, difficult or unrecognisable (Griffin et al. §IV)."""
+DISASSEMBLED_P = {"easy": 0.05, "difficult": 0.35, "unrecognisable": 0.7}
+"""How often a threat of each difficulty is only one part of the weapon."""
 
 ITEM_VOLUME = 2.5e6
 """Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
@@ -191,7 +192,7 @@ def _item_count(rng: np.random.Generator, half: np.ndarray) -> int:
 
 def _place_threat(
     rng: np.random.Generator, layout: _Layout, kind: str
-) -> tuple[Item, dict[str, Any]]:
+) -> tuple[Item, dict[str, Any], list[str]]:
     difficulty = list(DIFFICULTY_P)[int(rng.choice(3, p=list(DIFFICULTY_P.values())))]
     if difficulty == "easy":
         poses, p = ("flat", "edge", "any"), (0.6, 0.25, 0.15)
@@ -199,24 +200,27 @@ def _place_threat(
         poses, p = ("edge", "any", "end"), (0.35, 0.4, 0.25)
     else:
         poses, p = ("end", "any"), (0.6, 0.4)
+    # The paper's firearms were "sometimes partly disassembled": a lone part is harder to see.
+    disassembled = bool(rng.random() < DISASSEMBLED_P[difficulty])
     diag = float(np.hypot(layout.half[0], layout.half[1])) * 1.9
     placed = None
     for _ in range(6):
-        threat = make_threat(rng, kind, max_length=diag)
+        threat = make_threat(rng, kind, max_length=diag, disassembled=disassembled)
         placed = _fit(rng, threat, layout.half, poses, p)
-        if placed is None:  # too long for the box in that pose: lie it along the box diagonal
+        if placed is None:  # too long for the box in those poses: try lying flat
             placed = _fit(rng, threat, layout.half, ("flat",), (1.0,))
         if placed is not None:
             break
-    if placed is None:  # the box is too small for this threat: shrink nothing, let it poke out
-        placed = (make_threat(rng, kind, max_length=diag), "flat")
+    if placed is None:  # the box is too small for this threat: it pokes out, centred
+        placed = (make_threat(rng, kind, max_length=diag, disassembled=disassembled), "flat")
     item, pose = placed
     # Dense items over the threat in each view: same (x, y) above or below it hides it from
     # the top view, same (x, z) beside it from the side view.
-    occluders = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 1, 1)}[difficulty]
+    occluders = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}[difficulty]
     names = DENSE if difficulty == "difficult" else METAL_HEAVY
     lo, hi = item.bounds()
     centre = (lo + hi) / 2
+    added = []
     for k in occluders:
         for _ in range(4):
             occ = draw_item(rng, names)
@@ -232,8 +236,15 @@ def _place_threat(
         target = np.clip(target, -layout.half + ext, layout.half - ext)
         occ = occ.moved(np.eye(3), target - (olo + ohi) / 2)
         layout.items.append(occ.moved(layout.box_rot, layout.box_centre))
-    info = {"kind": kind, "name": item.name, "pose": pose, "difficulty": difficulty}
-    return item.moved(layout.box_rot, layout.box_centre), info
+        added.append(occ.name)
+    info = {
+        "kind": kind,
+        "name": item.name,
+        "pose": pose,
+        "difficulty": difficulty,
+        "disassembled": disassembled,
+    }
+    return item.moved(layout.box_rot, layout.box_centre), info, added
 
 
 def make_parcel(
@@ -274,8 +285,9 @@ def make_parcel(
     names = _fill(rng, layout, count)
     threat_info = None
     if threat is not None:
-        item, threat_info = _place_threat(rng, layout, threat)
+        item, threat_info, occluders = _place_threat(rng, layout, threat)
         layout.items.append(item)
+        names += occluders
     parts = [part for item in layout.items for part in item.parts]
 
     photons_low = DOSE_LOW * dose / scale**2

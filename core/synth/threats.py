@@ -15,6 +15,7 @@ import numpy as np
 from xadt.synth.catalogue import _pick, _u
 from xadt.synth.parts import (
     ALONG_X,
+    ALONG_Y,
     Item,
     Part,
     box,
@@ -40,77 +41,100 @@ def _trigger_guard(x: float, y: float, size: float, material_name: str) -> Part:
     return tube(pts, 2.5, mat(material_name))
 
 
-def pistol(rng: np.random.Generator) -> Item:
-    """A semi-automatic pistol: slide, barrel, frame, angled grip with a loaded magazine."""
+def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
+    """A semi-automatic pistol: slide, barrel, frame, angled grip with a loaded magazine.
+
+    Disassembled, only the slide with its barrel, or only the frame with grip and magazine.
+    """
     ls, hs, ts = _u(rng, 150, 200), _u(rng, 27, 34), _u(rng, 22, 30)
     polymer = rng.random() < 0.6
     frame = "nylon" if polymer else "steel"
-    parts = shell_box((0, 0, 0), (ls, hs, ts), 3.5, mat("steel"))
-    parts += shell_cylinder((ls * 0.05, 0, 0), 7, ls * 0.9, 2.5, mat("steel"), ALONG_X)
-    parts.append(box((-ls * 0.05, -hs / 2 - 7, 0), (ls * 0.8, 14, ts - 4), mat(frame)))
+    slide = shell_box((0, 0, 0), (ls, hs, ts), 3.5, mat("steel"))
+    slide += shell_cylinder((ls * 0.05, 0, 0), 7, ls * 0.9, 2.5, mat("steel"), ALONG_X)
+    lower = [box((-ls * 0.05, -hs / 2 - 7, 0), (ls * 0.8, 14, ts - 4), mat(frame))]
     angle = _u(rng, 0.2, 0.35)
     grip_len = _u(rng, 95, 125)
     grip_rot = rotation(yaw=angle)
     gc = np.array([-ls * 0.33, -hs / 2 - grip_len / 2, 0])
     gc[0] -= math.sin(angle) * grip_len / 2
-    parts.append(box(tuple(gc), (_u(rng, 30, 36), grip_len, ts + 2), mat(frame), grip_rot))
-    parts += shell_box(tuple(gc), (24, grip_len * 0.95, ts - 8), 1.0, mat("steel"), grip_rot)
-    parts.append(box(tuple(gc), (20, grip_len * 0.8, 9), mat("brass").with_density(4.5), grip_rot))
-    parts.append(_trigger_guard(-ls * 0.05, -hs / 2 - 12, 20, frame))
-    parts.append(box((-ls * 0.08, -hs / 2 - 18, 0), (5, 16, 6), mat("steel"), rotation(yaw=0.3)))
-    return Item("pistol", "threat", parts).centred()
+    lower.append(box(tuple(gc), (_u(rng, 30, 36), grip_len, ts + 2), mat(frame), grip_rot))
+    lower += shell_box(tuple(gc), (24, grip_len * 0.95, ts - 8), 1.0, mat("steel"), grip_rot)
+    lower.append(box(tuple(gc), (20, grip_len * 0.8, 9), mat("brass").with_density(4.5), grip_rot))
+    lower.append(_trigger_guard(-ls * 0.05, -hs / 2 - 12, 20, frame))
+    lower.append(box((-ls * 0.08, -hs / 2 - 18, 0), (5, 16, 6), mat("steel"), rotation(yaw=0.3)))
+    if not disassembled:
+        return Item("pistol", "threat", slide + lower).centred()
+    if rng.random() < 0.5:
+        return Item("pistol slide", "threat", slide).centred()
+    return Item("pistol frame", "threat", lower).centred()
 
 
-def revolver(rng: np.random.Generator) -> Item:
-    """A revolver: barrel, frame, a six-chamber cylinder with cartridges, wooden grip."""
+def revolver(rng: np.random.Generator, disassembled: bool = False) -> Item:
+    """A revolver: barrel, frame, a six-chamber cylinder with cartridges, wooden grip.
+
+    Disassembled, only the barrel, or only the loaded cylinder.
+    """
     barrel = _u(rng, 55, 150)
-    parts = shell_cylinder((barrel / 2 + 20, 0, 0), 9, barrel, 5, mat("steel"), ALONG_X)
-    parts.append(box((barrel * 0.5 + 20, 10, 0), (barrel, 6, 6), mat("steel")))  # rib
-    parts += shell_box((-5, -2, 0), (70, 50, 34), 6, mat("steel"))
+    front = shell_cylinder((barrel / 2 + 20, 0, 0), 9, barrel, 5, mat("steel"), ALONG_X)
+    front.append(box((barrel * 0.5 + 20, 10, 0), (barrel, 6, 6), mat("steel")))  # rib
     drum_r = _u(rng, 17, 20)
-    parts.append(cylinder((-5, -2, 0), drum_r, 38, mat("steel"), ALONG_X))
+    drum = [cylinder((-5, -2, 0), drum_r, 38, mat("steel"), ALONG_X)]
     for k in range(6):
         a = k * math.pi / 3
         c = (-5, -2 + drum_r * 0.55 * math.cos(a), drum_r * 0.55 * math.sin(a))
-        parts.append(cylinder(c, 4.8, 38, mat("steel"), ALONG_X, sign=-1.0))
+        drum.append(cylinder(c, 4.8, 38, mat("steel"), ALONG_X, sign=-1.0))
         if rng.random() < 0.8:
-            parts.append(cylinder(c, 4.6, 30, mat("brass"), ALONG_X))
-            parts.append(cylinder((c[0] + 15, c[1], c[2]), 4.4, 10, mat("lead"), ALONG_X))
+            drum.append(cylinder(c, 4.6, 30, mat("brass"), ALONG_X))
+            drum.append(cylinder((c[0] + 15, c[1], c[2]), 4.4, 10, mat("lead"), ALONG_X))
+    if disassembled:
+        if rng.random() < 0.5:
+            return Item("revolver barrel", "threat", front).centred()
+        return Item("revolver cylinder", "threat", drum).centred()
+    body = shell_box((-5, -2, 0), (70, 50, 34), 6, mat("steel"))
     rot = rotation(yaw=0.45)
-    parts.append(box((-55, -50, 0), (36, 90, 34), mat("wood"), rot))
-    parts.append(box((-52, -42, 0), (14, 80, 8), mat("steel"), rot))
-    parts.append(_trigger_guard(-10, -28, 18, "steel"))
-    parts.append(box((-40, 22, 0), (20, 10, 8), mat("steel"), rotation(yaw=-0.4)))
-    return Item("revolver", "threat", parts).centred()
+    body.append(box((-55, -50, 0), (36, 90, 34), mat("wood"), rot))
+    body.append(box((-52, -42, 0), (14, 80, 8), mat("steel"), rot))
+    body.append(_trigger_guard(-10, -28, 18, "steel"))
+    body.append(box((-40, 22, 0), (20, 10, 8), mat("steel"), rotation(yaw=-0.4)))
+    return Item("revolver", "threat", front + body + drum).centred()
 
 
-def rifle_part(rng: np.random.Generator, max_length: float = 600.0) -> Item:
-    """A rifle barrel, a receiver with its bolt, or both: a firearm partly taken apart."""
+def rifle_part(
+    rng: np.random.Generator, max_length: float = 600.0, disassembled: bool = False
+) -> Item:
+    """A rifle barrel, a receiver with its bolt, or both: a firearm partly taken apart.
+
+    Disassembled further, a short barrel section or the bolt alone.
+    """
+    if disassembled:
+        if rng.random() < 0.5:
+            length = _u(rng, 150, 280)
+            parts = shell_cylinder((0, 0, 0), _u(rng, 9, 12), length, 6, mat("steel"), ALONG_X)
+            return Item("rifle barrel section", "threat", parts).centred()
+        parts = [cylinder((0, 0, 0), 9, _u(rng, 90, 130), mat("steel"), ALONG_X)]
+        parts.append(cylinder((-20, 15, 0), 4, 35, mat("steel"), ALONG_Y))
+        parts.append(ellipsoid((-20, 32, 0), (14, 14, 14), mat("steel")))
+        return Item("rifle bolt", "threat", parts).centred()
     kind = _pick(rng, ("barrel", "receiver", "barrel+receiver"))
     parts: list[Part] = []
     x = 0.0
     if "receiver" in kind:
         length = _u(rng, 150, 230)
-        parts += shell_box(
-            (length / 2, 0, 0), (length, _u(rng, 40, 55), _u(rng, 28, 36)), 3.0, mat("steel")
-        )
+        size = (length, _u(rng, 40, 55), _u(rng, 28, 36))
+        parts += shell_box((length / 2, 0, 0), size, 3.0, mat("steel"))
         parts.append(cylinder((length * 0.45, 5, 0), 9, length * 0.6, mat("steel"), ALONG_X))
         parts.append(box((length * 0.4, -30, 0), (30, 25, 20), mat("steel")))  # trigger group
-        parts.append(
-            box((length * 0.65, -40, 0), (30, 60, 22), mat("steel").with_density(3))
-        )  # mag well
+        mag_well = (length * 0.65, -40, 0)
+        parts.append(box(mag_well, (30, 60, 22), mat("steel").with_density(3)))
         x = length
     if "barrel" in kind:
         room = max(max_length - x, 200.0)
         length = min(_u(rng, 300, 520), room)
-        parts += shell_cylinder(
-            (x + length / 2, 0, 0), _u(rng, 9, 13), length, 6, mat("steel"), ALONG_X
-        )
+        radius = _u(rng, 9, 13)
+        parts += shell_cylinder((x + length / 2, 0, 0), radius, length, 6, mat("steel"), ALONG_X)
         parts.append(box((x + length - 20, 12, 0), (12, 12, 8), mat("steel")))  # front sight
-        if rng.random() < 0.5:
-            parts.append(
-                cylinder((x + length * 0.45, 0, 0), 15, 25, mat("steel"), ALONG_X)
-            )  # gas block
+        if rng.random() < 0.5:  # gas block
+            parts.append(cylinder((x + length * 0.45, 0, 0), 15, 25, mat("steel"), ALONG_X))
     return Item(f"rifle {kind}", "threat", parts).centred()
 
 
@@ -127,14 +151,19 @@ def _blade_outline(
     return polygon(np.vstack([edge, spine]) - np.array([0, width / 2]))
 
 
-def knife(rng: np.random.Generator) -> Item:
-    """A fixed-blade or folding knife: pointed steel blade, handle with a tang or liners."""
+def knife(rng: np.random.Generator, disassembled: bool = False) -> Item:
+    """A fixed-blade or folding knife: pointed steel blade, handle with a tang or liners.
+
+    Disassembled, the bare blade.
+    """
     folding = rng.random() < 0.3
     blade_len = _u(rng, 70, 110) if folding else _u(rng, 100, 220)
     width = _u(rng, 18, 40)
     outline, c = _blade_outline(rng, blade_len, width)
     t = _u(rng, 2.0, 4.5)
     parts = [plate((c[0], c[1], 0), outline, t, mat("stainless"))]
+    if disassembled:
+        return Item("knife blade", "threat", parts).centred()
     handle_len = _u(rng, 90, 130)
     handle = mat(_pick(rng, ("wood", "plastic", "rubber", "nylon")))
     hw = width * 0.9
@@ -155,25 +184,28 @@ def knife(rng: np.random.Generator) -> Item:
     return Item("knife", "threat", parts).centred()
 
 
-def ied(rng: np.random.Generator) -> Item:
-    """An improvised device: dense organic block, battery, wires, detonator and a switch board."""
+def ied(rng: np.random.Generator, disassembled: bool = False) -> Item:
+    """An improvised device: dense organic block, battery, wires, detonator and a switch board.
+
+    Disassembled, the block with its detonator and wires, without the battery.
+    """
     size = (_u(rng, 80, 200), _u(rng, 50, 120), _u(rng, 25, 60))
     parts = [box((0, 0, 0), size, mat("explosive", rng, 0.1))]
-    parts.append(
-        box((0, 0, 0), (size[0] + 1, size[1] + 1, size[2] + 1), mat("pvc").with_density(0.2))
-    )
+    wrapped = (size[0] + 1.2, size[1] + 1.2, size[2] + 1.2)
+    parts += shell_box((0, 0, 0), wrapped, 0.6, mat("pvc"))  # tape
     det = (size[0] * 0.2, size[1] * 0.2, 0)
     parts.append(cylinder(det, 3.5, 45, mat(_pick(rng, ("aluminium", "copper"))), ALONG_X))
     parts.append(cylinder((det[0] + 8, det[1], 0), 2.5, 12, mat("lead")))
     bx = -size[0] / 2 - 45
-    if rng.random() < 0.5:
-        parts += shell_box((bx, 0, 0), (48.5, 26.5, 17.5), 0.4, mat("steel"))
-        parts.append(box((bx, 0, 0), (46, 25, 16), mat("battery-alk")))
-    else:
-        for k in range(int(rng.integers(2, 5))):
-            y = (k - 1) * 15.0
-            parts += shell_cylinder((bx, y, 0), 7.25, 50.5, 0.3, mat("steel"), ALONG_X)
-            parts.append(cylinder((bx, y, 0), 7.0, 49, mat("battery-alk"), ALONG_X))
+    if not disassembled:
+        if rng.random() < 0.5:
+            parts += shell_box((bx, 0, 0), (48.5, 26.5, 17.5), 0.4, mat("steel"))
+            parts.append(box((bx, 0, 0), (46, 25, 16), mat("battery-alk")))
+        else:
+            for k in range(int(rng.integers(2, 5))):
+                y = (k - 1) * 15.0
+                parts += shell_cylinder((bx, y, 0), 7.25, 50.5, 0.3, mat("steel"), ALONG_X)
+                parts.append(cylinder((bx, y, 0), 7.0, 49, mat("battery-alk"), ALONG_X))
     board = (bx + 10, size[1] / 2 + 30, 0)
     parts.append(box(board, (45, 30, 1.6), mat("fr4")))
     parts.append(box(board, (12, 12, 4), mat("glass").with_density(1.9)))
@@ -187,7 +219,7 @@ def ied(rng: np.random.Generator) -> Item:
     return Item("improvised device", "threat", parts).centred()
 
 
-_BUILDERS: dict[str, Callable[[np.random.Generator], Item]] = {
+_BUILDERS: dict[str, Callable[[np.random.Generator, bool], Item]] = {
     "pistol": pistol,
     "revolver": revolver,
     "knife": knife,
@@ -195,8 +227,15 @@ _BUILDERS: dict[str, Callable[[np.random.Generator], Item]] = {
 }
 
 
-def make_threat(rng: np.random.Generator, kind: str, max_length: float = 600.0) -> Item:
-    """Build a threat of ``kind`` (one of :data:`THREATS`), at most about ``max_length`` mm long."""
+def make_threat(
+    rng: np.random.Generator,
+    kind: str,
+    max_length: float = 600.0,
+    *,
+    disassembled: bool = False,
+) -> Item:
+    """Build a threat of ``kind`` (one of :data:`THREATS`), at most about ``max_length`` mm long;
+    ``disassembled`` leaves only one part of it (a slide, a cylinder, a blade, a bolt)."""
     if kind == "rifle":
-        return rifle_part(rng, max_length).as_threat()
-    return _BUILDERS[kind](rng).as_threat()
+        return rifle_part(rng, max_length, disassembled).as_threat()
+    return _BUILDERS[kind](rng, disassembled).as_threat()
