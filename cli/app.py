@@ -11,7 +11,9 @@ import typer
 import xadt
 from xadt.cli.eval import eval_command
 from xadt.cli.plugins import plugins
+from xadt.cli.score import score_command
 from xadt.cli.synth import synth
+from xadt.cli.train import train_command
 from xadt.errors import XadtError
 
 app = typer.Typer(
@@ -41,6 +43,8 @@ def command(name: str, func: Callable[..., Any]) -> None:
 command("plugins", plugins)
 command("eval", eval_command)
 command("synth", synth)
+command("train", train_command)
+command("score", score_command)
 
 
 def _version(value: bool) -> None:

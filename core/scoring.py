@@ -1,0 +1,317 @@
+"""Scoring: find the model to use, score scans in chunks with any detector, and write the results
+as CSV or JSON.
+
+Flags come from the model's own calibration (a threshold set on held-out normal scans).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import xadt
+from xadt import artifacts, host
+from xadt.artifacts import MODEL_JSON, default_store, read_model_info, store_path
+from xadt.detector import Detector, ScanResult
+from xadt.errors import XadtError
+from xadt.host import Registry
+from xadt.outputs import check_output_file, write_bytes_atomic
+from xadt.scans import Scan, iter_scans
+
+__all__ = [
+    "CHUNK",
+    "ScoreRow",
+    "ScoreRun",
+    "check_results_path",
+    "load_scoring_model",
+    "resolve_model",
+    "results_format",
+    "score_folder",
+    "score_in_chunks",
+    "write_results",
+]
+
+PathLike = str | os.PathLike[str]
+
+CHUNK = 32
+"""Scans per ``detector.score`` call: room for a detector to batch, small enough for memory."""
+
+OnChunk = Callable[[list[Scan], list[ScanResult]], None]
+"""Called with each chunk of scans and their checked results."""
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One scored scan, without its maps (a results table holds many of these).
+
+    Attributes:
+        id: the scan id.
+        score: its anomaly score; higher = more anomalous.
+        partial: its named partial anomaly scores; higher = more anomalous.
+        flag: whether the model's threshold flags it; None when the model has no calibration.
+        patches: how many patches (windows) were scored, over all views.
+    """
+
+    id: str
+    score: float
+    partial: dict[str, float] = field(default_factory=dict)
+    flag: bool | None = None
+    patches: int = 0
+
+    @classmethod
+    def from_result(cls, result: ScanResult) -> ScoreRow:
+        """The row of a detector's result."""
+        return cls(
+            id=result.scan_id,
+            score=float(result.score),
+            partial={k: float(v) for k, v in result.partial.items()},
+            flag=result.flag,
+            patches=sum(len(p.scores) for p in result.patches),
+        )
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """The rows of a scored folder and the scans that could not be read.
+
+    Attributes:
+        rows: one row per scored scan, in id order.
+        skipped: ``(file, reason)`` of each unreadable scan.
+        summary: one line on the scans read and skipped.
+    """
+
+    rows: list[ScoreRow]
+    skipped: list[tuple[Path, str]]
+    summary: str
+
+    def partial_names(self) -> list[str]:
+        """Every partial-score name in the rows, in order of first appearance."""
+        return _partial_names(self.rows)
+
+
+def resolve_model(
+    plugin: str | None, model: PathLike | None, *, registry: Registry | None = None
+) -> Path:
+    """The model directory named by ``--plugin`` (the model store) and/or ``--model``.
+
+    Args:
+        plugin: a detector name; alone, its model is read from the model store.
+        model: a model directory; with ``plugin`` too, it must have been written by that plugin.
+        registry: where to check that ``plugin`` is installed; by default
+            :func:`xadt.host.load_registry`.
+
+    Raises:
+        XadtError: neither is given, ``plugin`` is not installed, the store holds no model for
+            it, or ``model`` was written by another plugin.
+    """
+    if plugin is None and model is None:
+        msg = "name a model: pass --plugin P (its model in the store) or --model DIR"
+        raise XadtError(msg)
+    if plugin is not None:
+        (registry or host.load_registry()).get_detector(plugin)
+    if model is not None:
+        info = read_model_info(model)
+        if plugin is not None and info.plugin != plugin:
+            msg = (
+                f"{model}: this model was written by plugin {info.plugin!r}, not {plugin!r}; "
+                f"drop --plugin or pass a model trained with --plugin {plugin}"
+            )
+            raise XadtError(msg)
+        return Path(model)
+    assert plugin is not None
+    path = store_path(plugin)
+    if not (path / MODEL_JSON).is_file():
+        msg = (
+            f"no model for plugin {plugin!r} in {default_store() / 'models'}; "
+            f"run 'xadt train --plugin {plugin} DATA' first or pass --model DIR"
+        )
+        raise XadtError(msg)
+    return path
+
+
+def load_scoring_model(
+    plugin: str | None, model: PathLike | None, *, registry: Registry | None = None
+) -> tuple[Detector, Path]:
+    """Resolve the model as :func:`resolve_model` does and load it; returns it and its path."""
+    path = resolve_model(plugin, model, registry=registry)
+    return artifacts.load_model(path), path
+
+
+def score_in_chunks(
+    detector: Detector,
+    scans: Iterable[Scan],
+    *,
+    on_chunk: OnChunk | None = None,
+    chunk: int = CHUNK,
+) -> Iterator[ScanResult]:
+    """Score ``scans`` ``chunk`` at a time and yield the results, checked, in order.
+
+    Each result is checked to belong to its scan and to carry finite anomaly scores; the
+    model's calibration, when it has one, sets each result's ``flag``.
+
+    Args:
+        detector: a fitted detector.
+        scans: the scans, read lazily.
+        on_chunk: called with each chunk of scans and their results before they are yielded.
+        chunk: scans per ``detector.score`` call.
+
+    Raises:
+        XadtError: the detector is not fitted, or gave a non-finite score.
+        RuntimeError: the detector broke the contract (wrong number or order of results).
+    """
+    detector.check_fitted()
+    batch: list[Scan] = []
+    for scan in scans:
+        batch.append(scan)
+        if len(batch) == chunk:
+            yield from _score_batch(detector, batch, on_chunk)
+            batch = []
+    if batch:
+        yield from _score_batch(detector, batch, on_chunk)
+
+
+def _score_batch(
+    detector: Detector, batch: list[Scan], on_chunk: OnChunk | None
+) -> list[ScanResult]:
+    results = list(detector.score(batch))
+    if len(results) != len(batch):
+        msg = f"{detector.name}: score() returned {len(results)} results for {len(batch)} scans"
+        raise RuntimeError(msg)
+    for scan, result in zip(batch, results, strict=True):
+        if result.scan_id != scan.id:
+            msg = f"{detector.name}: result {result.scan_id!r} came back for scan {scan.id!r}"
+            raise RuntimeError(msg)
+        values = {"score": result.score, **result.partial}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            msg = f"{detector.name} gave scan {scan.id!r} non-finite anomaly scores {bad}"
+            raise XadtError(msg)
+    if detector.calibration is not None:
+        detector.calibration.flag(results)
+    if on_chunk is not None:
+        on_chunk(batch, results)
+    return results
+
+
+def score_folder(
+    detector: Detector,
+    scans_dir: PathLike,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> ScoreRun:
+    """Score every scan of a folder; unreadable scans are skipped and listed.
+
+    Args:
+        detector: a fitted detector; flags come from its calibration.
+        scans_dir: the folder of scans (read lazily, one at a time).
+        progress: called as ``progress(done, total)`` after each chunk.
+
+    Raises:
+        XadtError: the folder is missing or empty, or no scan in it could be read.
+    """
+    folder = iter_scans(scans_dir)
+    rows: list[ScoreRow] = []
+
+    def keep(_batch: list[Scan], results: list[ScanResult]) -> None:
+        rows.extend(ScoreRow.from_result(r) for r in results)
+        if progress is not None:
+            progress(len(rows) + len(folder.skipped), len(folder))
+
+    for _ in score_in_chunks(detector, folder, on_chunk=keep):
+        pass
+    if not rows:
+        msg = f"{folder.folder}: no scan could be read ({folder.summary()})"
+        raise XadtError(msg)
+    return ScoreRun(rows=rows, skipped=list(folder.skipped), summary=folder.summary())
+
+
+def results_format(path: PathLike) -> Literal["csv", "json"]:
+    """``"csv"`` or ``"json"`` from the suffix of a results file.
+
+    Raises:
+        XadtError: any other suffix.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".json":
+        return "json"
+    msg = f"{path}: unknown results format {suffix or '(no suffix)'!r}; name a .csv or .json file"
+    raise XadtError(msg)
+
+
+def check_results_path(path: PathLike, *, overwrite: bool) -> Path:
+    """Check, before scoring, that results may be written to ``path`` (suffix and overwrite)."""
+    results_format(path)
+    return check_output_file(path, overwrite=overwrite, what="results file")
+
+
+def write_results(
+    rows: Sequence[ScoreRow],
+    path: PathLike,
+    *,
+    overwrite: bool = False,
+    detector: Detector | None = None,
+    model: PathLike | None = None,
+) -> Path:
+    """Write scored rows to a ``.csv`` or ``.json`` file (by suffix), atomically.
+
+    CSV has one line per scan: ``id, score, <each partial score>, flag, patches`` (flag is
+    ``true``, ``false`` or empty when the model has no threshold). JSON holds the same rows
+    under ``scans`` with the plugin, model and threshold beside them.
+
+    Raises:
+        XadtError: an unknown suffix, an existing file without ``overwrite``, or a write error.
+    """
+    kind = results_format(path)
+    if kind == "csv":
+        data = _csv(rows).encode()
+    else:
+        data = (json.dumps(_json(rows, detector, model), indent=2, allow_nan=False) + "\n").encode()
+    return write_bytes_atomic(path, data, overwrite=overwrite, what="results file")
+
+
+def _csv(rows: Sequence[ScoreRow]) -> str:
+    names = _partial_names(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "score", *names, "flag", "patches"])
+    for row in rows:
+        partial = [row.partial.get(name, "") for name in names]
+        flag = "" if row.flag is None else str(row.flag).lower()
+        writer.writerow([row.id, row.score, *partial, flag, row.patches])
+    return buffer.getvalue()
+
+
+def _json(
+    rows: Sequence[ScoreRow], detector: Detector | None, model: PathLike | None
+) -> dict[str, Any]:
+    calibration = detector.calibration if detector is not None else None
+    return {
+        "xadt_version": xadt.__version__,
+        "plugin": detector.name if detector is not None else None,
+        "model": None if model is None else str(model),
+        "threshold": calibration.threshold if calibration is not None else None,
+        "target_fpr": calibration.target_fpr if calibration is not None else None,
+        "scans": [
+            {
+                "id": r.id,
+                "score": r.score,
+                "partial": dict(r.partial),
+                "flag": r.flag,
+                "patches": r.patches,
+            }
+            for r in rows
+        ],
+    }
+
+
+def _partial_names(rows: Iterable[ScoreRow]) -> list[str]:
+    return list(dict.fromkeys(name for row in rows for name in row.partial))
