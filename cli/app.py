@@ -10,6 +10,7 @@ import typer
 
 import xadt
 from xadt.cli.eval import eval_command
+from xadt.cli.localize import localize_command
 from xadt.cli.plugins import plugins
 from xadt.cli.score import score_command
 from xadt.cli.synth import synth
@@ -45,6 +46,7 @@ command("eval", eval_command)
 command("synth", synth)
 command("train", train_command)
 command("score", score_command)
+command("localize", localize_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,56 @@
+"""``xadt localize``: per-view heat-map overlays (PNG) and anomaly maps (.npy) of a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from xadt.cli.score import ModelOption, PluginOption
+from xadt.cli.train import skipped_exit, stage_progress
+from xadt.overlay import localize_folder, map_scale
+from xadt.scoring import load_scoring_model
+
+
+def localize_command(
+    scans: Annotated[Path, typer.Argument(help="Folder of scans to localise.", metavar="SCANS")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT",
+            help="Folder for <scan>_v<k>.png overlays and <scan>_v<k>.npy maps.",
+            show_default=False,
+        ),
+    ],
+    model: ModelOption = None,
+    plugin: PluginOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing overlays and maps.")
+    ] = False,
+) -> None:
+    """Localise anomalies: an overlay and a float32 map per view, on the model's fixed scale.
+
+    The colour scale is the same for every scan of a model (set from normal scans at training),
+    so equal colours mean equal anomaly scores; pixels with no score get no colour.
+    """
+    detector, _ = load_scoring_model(plugin, model)
+    scale = map_scale(detector)
+    with stage_progress() as progress:
+        run = localize_folder(
+            detector,
+            scans,
+            output,
+            overwrite=overwrite,
+            progress=lambda d, t: progress("localising", d, t),
+        )
+    Console().print(
+        f"wrote {len(run.files) // 2} overlays and maps of {run.n_scans} scans to {output} "
+        f"(colour scale {scale.low:.4g} to {scale.high:.4g}, fixed for this model)",
+        highlight=False,
+    )
+    if run.skipped:
+        skipped_exit(run.summary, f"the other {run.n_scans} were localised")
