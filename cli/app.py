@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 import xadt
+from xadt.cli.demo import demo_command
 from xadt.cli.eval import eval_command
 from xadt.cli.localize import localize_command
 from xadt.cli.plugins import plugins
@@ -47,6 +48,7 @@ command("synth", synth)
 command("train", train_command)
 command("score", score_command)
 command("localize", localize_command)
+command("demo", demo_command)
 
 
 def _version(value: bool) -> None:
