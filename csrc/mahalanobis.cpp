@@ -104,7 +104,8 @@ template <typename T> py::ssize_t check_x_mean(const char *fn, const py::array &
         msg << fn << ": x has " << d << " columns but mean has " << mean.shape(0);
         throw std::invalid_argument(msg.str());
     }
-    if (mean.strides(0) != static_cast<py::ssize_t>(sizeof(T)))
+    // (numpy gives size-1 axes arbitrary strides and still calls them contiguous)
+    if (d > 1 && mean.strides(0) != static_cast<py::ssize_t>(sizeof(T)))
         throw std::invalid_argument(std::string(fn) + ": mean must be contiguous");
     return d;
 }
@@ -234,8 +235,8 @@ template <typename T> py::array_t<T> mahalanobis_direct(const py::array &x_in,
             for (py::ssize_t j = 0; j < d; ++j) p_copy[static_cast<size_t>(i * d + j)] = p(i, j);
         pd = p_copy.data();
     }
-    std::vector<double> acc(static_cast<size_t>(n), 0.0);
-    py::ssize_t bad = -1;       // flat index of a non-finite x entry
+    constexpr py::ssize_t none = std::numeric_limits<py::ssize_t>::max();
+    py::ssize_t bad = none;     // flat index of the first non-finite x entry
     py::ssize_t overflow = -1;  // a row whose distance is not finite in T
     {
         // Only raw pointers into arrays held by the caller are touched: safe without the GIL.
@@ -244,12 +245,16 @@ template <typename T> py::array_t<T> mahalanobis_direct(const py::array &x_in,
         const py::ssize_t want = 2 * max_threads();
         // Few tiles (N = 0 included): split the precision rows too, at least 32 per chunk.
         const py::ssize_t chunks =
-            tiles >= want ? 1
-                          : std::clamp<py::ssize_t>((want + tiles - 1) / std::max<py::ssize_t>(tiles, 1),
-                                                    1, std::max<py::ssize_t>(d / 32, 1));
+            tiles >= want
+                ? 1
+                : std::clamp<py::ssize_t>((want + tiles - 1) / std::max<py::ssize_t>(tiles, 1), 1,
+                                          std::max<py::ssize_t>(d / 32, 1));
         const py::ssize_t items = tiles * chunks;
-        double *accp = acc.data();
-#pragma omp parallel reduction(max : bad) if (items > 1 && n * d * d > PARALLEL_MIN)
+        // Per-chunk partial sums, added in a fixed order afterwards: results do not depend on
+        // which thread ran which chunk.
+        std::vector<double> part(static_cast<size_t>(n * chunks), 0.0);
+        double *partp = part.data();
+#pragma omp parallel reduction(min : bad) if (items > 1 && n * d * d > PARALLEL_MIN)
         {
             std::vector<T> ybuf(static_cast<size_t>(ROWS * d));
 #pragma omp for schedule(dynamic, 1)
@@ -260,24 +265,23 @@ template <typename T> py::array_t<T> mahalanobis_direct(const py::array &x_in,
                     T *y = ybuf.data() + r * d;
                     for (py::ssize_t j = 0; j < d; ++j) {
                         const T v = x(r0 + r, j);
-                        if (!std::isfinite(v)) bad = std::max(bad, (r0 + r) * d + j);
+                        if (!std::isfinite(v)) bad = std::min(bad, (r0 + r) * d + j);
                         y[j] = v - mean[j];
                     }
                 }
                 double s[ROWS];
                 tile_quadform(pd, d, ybuf.data(), rn, c * d / chunks, (c + 1) * d / chunks, s);
-                for (py::ssize_t r = 0; r < rn; ++r) {
-#pragma omp atomic
-                    accp[r0 + r] += s[r];
-                }
+                for (py::ssize_t r = 0; r < rn; ++r) partp[(r0 + r) * chunks + c] = s[r];
             }
         }
         for (py::ssize_t i = 0; i < n; ++i) {
-            out[i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+            double total = 0;
+            for (py::ssize_t c = 0; c < chunks; ++c) total += partp[i * chunks + c];
+            out[i] = static_cast<T>(total);
             if (overflow < 0 && !std::isfinite(out[i])) overflow = i;
         }
     }
-    if (bad >= 0)
+    if (bad != none)
         throw_not_finite(fn, "x", bad / d, bad % d, static_cast<double>(x(bad / d, bad % d)),
                          true);
     if (overflow >= 0) {
@@ -289,49 +293,55 @@ template <typename T> py::array_t<T> mahalanobis_direct(const py::array &x_in,
     return out_arr;
 }
 
-// y = x − mean as a C-contiguous (N, D) array in x's dtype, rejecting non-finite x or mean.
-template <typename T> py::array_t<T> centre(const py::array &x_in, const py::array &mean_in) {
+// out = x − mean into a C-contiguous (N, D) array of x's dtype (the caller allocates it, so BLAS
+// gets torch's 64-byte alignment), rejecting non-finite x or mean.
+template <typename T> void centre(const py::array &x_in, const py::array &mean_in, py::array &out) {
     const char *fn = "mahalanobis";
     const py::ssize_t d = check_x_mean<T>(fn, x_in, mean_in);
     const View2<T> x = view2<T>(x_in);
     const T *mean = static_cast<const T *>(mean_in.data());
     require_finite_vector(fn, "mean", mean, d);
     const py::ssize_t n = x.rows;
-    py::array_t<T> y_arr({n, d});
-    T *y = y_arr.mutable_data();
-    py::ssize_t bad = -1;
+    require_layout<T>(fn, "centre out", out);
+    if (out.ndim() != 2 || out.shape(0) != n || out.shape(1) != d ||
+        !(out.flags() & py::array::c_style) || !out.writeable())
+        throw std::invalid_argument("mahalanobis: centre out must be a writeable C-contiguous "
+                                    "array shaped like x");
+    T *y = static_cast<T *>(out.mutable_data());
+    constexpr py::ssize_t none = std::numeric_limits<py::ssize_t>::max();
+    py::ssize_t bad = none;  // flat index of the first non-finite x entry
     {
         // Raw pointers into arrays the caller keeps alive: safe without the GIL.
         py::gil_scoped_release release;
-#pragma omp parallel for schedule(static) reduction(max : bad) if (n * d > PARALLEL_MIN)
+#pragma omp parallel for schedule(static) reduction(min : bad) if (n > 1 && n * d > PARALLEL_MIN)
         for (py::ssize_t i = 0; i < n; ++i) {
             T *yi = y + i * d;
-            bool finite = true;
+            T poison = 0;  // v·0 is 0 for finite v and NaN otherwise: a vectorisable check
             if (x.s1 == 1) {
                 const T *xi = x.data + i * x.s0;
+#pragma omp simd reduction(+ : poison)
                 for (py::ssize_t j = 0; j < d; ++j) {
                     yi[j] = xi[j] - mean[j];
-                    finite = finite && std::isfinite(xi[j]);
+                    poison += xi[j] * T(0);
                 }
             } else {
                 for (py::ssize_t j = 0; j < d; ++j) {
                     const T v = x(i, j);
                     yi[j] = v - mean[j];
-                    finite = finite && std::isfinite(v);
+                    poison += v * T(0);
                 }
             }
-            if (!finite)
+            if (poison != T(0))
                 for (py::ssize_t j = 0; j < d; ++j)
                     if (!std::isfinite(x(i, j))) {
-                        bad = std::max(bad, i * d + j);
+                        bad = std::min(bad, i * d + j);
                         break;
                     }
         }
     }
-    if (bad >= 0)
+    if (bad != none)
         throw_not_finite(fn, "x", bad / d, bad % d, static_cast<double>(x(bad / d, bad % d)),
                          true);
-    return y_arr;
 }
 
 // The block-symmetrised precision S for column blocks of width b: for block J = [j0, j1),
@@ -350,6 +360,8 @@ template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize
     }
     if (b < 1) throw std::invalid_argument(fn_s + ": block width must be >= 1");
     const View2<T> p = view2<T>(p_in);
+    if (p.rows > 1 && (p.s1 != 1 || p.s0 != p.cols))
+        throw std::invalid_argument(fn_s + ": " + name_s + " must be C-contiguous here");
     require_finite_matrix(fn, name, p);
     const py::ssize_t d = p.rows;
     py::array_t<T> s_arr({d, d});
@@ -357,15 +369,33 @@ template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize
     {
         // Raw pointers into arrays the caller keeps alive: safe without the GIL.
         py::gil_scoped_release release;
-        // Contiguous row ranges per thread: the column reads p(j, i) of neighbouring rows i share
-        // cache lines, which stay in L2 (D lines) between rows.
+        // Square tiles: the transposed reads p(j, i) of one tile reuse the same TILE cache lines.
+        constexpr py::ssize_t TILE = 32;
+        const T *pd = p.data;  // C-contiguous (checked above)
 #pragma omp parallel for schedule(static) if (d * d > PARALLEL_MIN)
-        for (py::ssize_t i = 0; i < d; ++i) {
-            const py::ssize_t lo = i / b * b, hi = std::min(d, lo + b);
-            T *si = s + i * d;
-            std::fill(si, si + lo, T(0));
-            for (py::ssize_t j = lo; j < hi; ++j) si[j] = p(i, j);
-            for (py::ssize_t j = hi; j < d; ++j) si[j] = p(i, j) + p(j, i);
+        for (py::ssize_t ti = 0; ti < d; ti += TILE) {
+            const py::ssize_t ti1 = std::min(d, ti + TILE);
+            for (py::ssize_t i = ti; i < ti1; ++i) {
+                const py::ssize_t lo = i / b * b, hi = std::min(d, lo + b);
+                T *si = s + i * d;
+                std::fill(si, si + lo, T(0));
+                std::copy(pd + i * d + lo, pd + i * d + hi, si + lo);
+            }
+            T tile[TILE][TILE];  // P[tj:tj1, ti:ti1], read row by row (a power-of-two pitch
+                                 // makes direct column reads thrash the cache)
+            for (py::ssize_t tj = (std::min(d, (ti / b + 1) * b) / TILE) * TILE; tj < d;
+                 tj += TILE) {
+                const py::ssize_t tj1 = std::min(d, tj + TILE);
+                for (py::ssize_t j = tj; j < tj1; ++j)
+                    for (py::ssize_t i = ti; i < ti1; ++i) tile[j - tj][i - ti] = pd[j * d + i];
+                for (py::ssize_t i = ti; i < ti1; ++i) {
+                    const py::ssize_t hi = std::min(d, (i / b + 1) * b);
+                    T *si = s + i * d;
+                    const T *pi = pd + i * d;
+                    for (py::ssize_t j = std::max(tj, hi); j < tj1; ++j)
+                        si[j] = pi[j] + tile[j - tj][i - ti];
+                }
+            }
         }
     }
     return s_arr;
@@ -389,7 +419,7 @@ template <typename T> void row_dot_add(py::array_t<double, py::array::c_style> &
     {
         // Raw pointers into arrays the caller keeps alive: safe without the GIL.
         py::gil_scoped_release release;
-#pragma omp parallel for schedule(static) if (n * k > PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (n > 1 && n * k > PARALLEL_MIN)
         for (py::ssize_t i = 0; i < n; ++i) {
             double acc = 0;
             if (unit) {
@@ -428,12 +458,13 @@ void register_mahalanobis(py::module_ &m) {
         "Squared Mahalanobis distance of each row of x (N, D): direct blocked OpenMP kernel.");
     m.def(
         "mahalanobis_centre",
-        [](const py::array &x, const py::array &mean) -> py::array {
-            if (is_f32(x)) return centre<float>(x, mean);
-            if (is_f64(x)) return centre<double>(x, mean);
+        [](const py::array &x, const py::array &mean, py::array &out) {
+            if (is_f32(x)) return centre<float>(x, mean, out);
+            if (is_f64(x)) return centre<double>(x, mean, out);
             throw_dtype(x);
         },
-        py::arg("x"), py::arg("mean"), "x - mean as a C-contiguous array; rejects non-finite input.");
+        py::arg("x"), py::arg("mean"), py::arg("out"),
+        "out = x - mean (out C-contiguous, shaped like x); rejects non-finite input.");
     m.def(
         "mahalanobis_sym_blocks",
         [](const py::array &precision, py::ssize_t block, const std::string &fn,

@@ -236,12 +236,12 @@ template <typename T> py::array_t<T> topn_scores(const py::array &x_in, const py
     {
         // Only raw pointers into arrays the caller keeps alive are used: safe without the GIL.
         py::gil_scoped_release release;
-#pragma omp parallel if (rows * (d + n * n) > PARALLEL_MIN)
+#pragma omp parallel if (rows > 1 && rows * (d + n * n) > PARALLEL_MIN)
         {
             std::vector<double> z(static_cast<size_t>(d)), zk(static_cast<size_t>(n));
             std::vector<py::ssize_t> keep, scratch;
             Problem mine;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)  // dynamic: a descheduled thread delays one chunk only
             for (py::ssize_t i = 0; i < rows; ++i) {
                 if (mine.kind) continue;
                 if (!zscores(in, i, z.data())) {
@@ -290,12 +290,12 @@ template <typename T> py::array_t<T> topn_dense(const py::array &x_in, const py:
     {
         // Only raw pointers into arrays the caller keeps alive are used: safe without the GIL.
         py::gil_scoped_release release;
-#pragma omp parallel if (rows * d > PARALLEL_MIN)
+#pragma omp parallel if (rows > 1 && rows * d > PARALLEL_MIN)
         {
             std::vector<double> z(static_cast<size_t>(d));
             std::vector<py::ssize_t> keep, scratch;
             Problem mine;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)  // dynamic: a descheduled thread delays one chunk only
             for (py::ssize_t i = 0; i < rows; ++i) {
                 if (mine.kind) continue;
                 if (!zscores(in, i, z.data())) {

@@ -24,19 +24,14 @@ LAYOUTS = ["C", "F", "strided", "reversed", "torch", "torch-transposed"]
 # Thresholds that force each path of the wrappers on small inputs; "sym" also uses a narrow block so
 # that several column blocks (and a ragged last one) occur.
 PATHS = {
-    "direct": {"_DIRECT_MAX_WORK": 1 << 62},
-    "gemm": {"_DIRECT_MAX_WORK": 0, "_SYM_MIN_ROWS": 1 << 62},
-    "sym": {"_DIRECT_MAX_WORK": 0, "_SYM_MIN_ROWS": 0, "_BLOCK": 3},
+    "direct": {"_DIRECT_MAX_WORK": 1 << 62, "_DIRECT_MAX_DIM": 1 << 62},
+    "gemm": {"_DIRECT_MAX_DIM": 0, "_SYM_MIN_ROWS": 1 << 62},
+    "sym": {"_DIRECT_MAX_DIM": 0, "_SYM_MIN_ROWS": 0, "_BLOCK": 3},
 }
 TOPN_PATHS = {
-    "gathered": {"_DIRECT_MAX_WORK": 1 << 62},
-    "dense": {"_DIRECT_MAX_WORK": 0, "_TOPN_DENSE_FRACTION": 0.0, "_SYM_MIN_ROWS": 1 << 62},
-    "dense-sym": {
-        "_DIRECT_MAX_WORK": 0,
-        "_TOPN_DENSE_FRACTION": 0.0,
-        "_SYM_MIN_ROWS": 0,
-        "_BLOCK": 3,
-    },
+    "gathered": {"_GATHER_NS": 0.0},
+    "dense": {"_GATHER_NS": 1e30, "_SYM_MIN_ROWS": 1 << 62},
+    "dense-sym": {"_GATHER_NS": 1e30, "_SYM_MIN_ROWS": 0, "_BLOCK": 3},
 }
 
 
@@ -427,3 +422,18 @@ def test_direct_kernel_splits_precision_rows_across_threads(n: int, dtype: type)
     mean, precision = rng.normal(size=d).astype(dtype), well_conditioned(rng, d, np.dtype(dtype))
     got = _kernels.mahalanobis(x, mean, precision)
     np.testing.assert_allclose(got, mahalanobis_ref(x, mean, precision), rtol=RTOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("route", list(PATHS))
+def test_size_one_axes_with_odd_strides_are_accepted(route: str) -> None:
+    # numpy calls these contiguous although their strides are not the item size.
+    big = np.arange(1.0, 61.0).reshape(6, 10)
+    x, mean, precision = big[::2, 3:4], big[0, ::7][:1], big[1::9, 2::11]
+    assert (x.shape, mean.shape, precision.shape) == ((3, 1), (1,), (1, 1))
+    assert mean.flags.c_contiguous
+    assert mean.strides != (8,)
+    with path(PATHS[route]):
+        got = mahalanobis(x, mean, precision)
+        got_topn = topn_excursion(x, mean, np.ones(1)[::3], precision, 1)
+    np.testing.assert_allclose(got, mahalanobis_ref(x, mean, precision), rtol=1e-12)
+    np.testing.assert_allclose(got_topn, got, rtol=1e-12)

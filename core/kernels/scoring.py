@@ -24,13 +24,19 @@ ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 # Column-block width of the GEMM path: wide enough for BLAS to run near peak, narrow enough that the
 # skipped lower blocks save most of the lower triangle (5 blocks at D = 1280: 0.6× the flops).
 _BLOCK = 256
-# The direct C++ kernel runs while N·D² is below this (torch's per-call overhead dominates there).
+# The direct C++ kernel runs while D <= _DIRECT_MAX_DIM and N·D² < _DIRECT_MAX_WORK: there it beats
+# torch's per-call overhead; beyond, BLAS wins (benches/README_scoring.md has the crossover table).
+_DIRECT_MAX_DIM = 128
 _DIRECT_MAX_WORK = 1 << 18
-# The block-symmetrised GEMM pays O(D²) per call to build; from this many rows it saves more.
-_SYM_MIN_ROWS = 256
-# topn_excursion scores gathered n×n blocks while n is at most this fraction of D (and always for
-# few rows); above it the dense GEMM over z̃ is cheaper than n² scalar gathers per row.
-_TOPN_DENSE_FRACTION = 0.25
+# The block-symmetrised GEMM pays O(D²) per call to build; from about this many rows it saves more.
+_SYM_MIN_ROWS = 512
+# topn_excursion cost model (ns, one thread, measured at D = 200 and 1000): the gathered n×n form
+# costs _GATHER_NS·n² per row; the dense GEMM over z̃ costs _GEMM_NS·D² per row plus _SETUP_NS·D²
+# per call. The cheaper one runs, so the dense path only takes over when n² is within a constant
+# of D² (n >~ 0.2 D for many rows, 0.4 D for one): the cost stays O(D + n²) per row.
+_GATHER_NS = 1.2
+_GEMM_NS = 0.04
+_SETUP_NS = 0.17
 
 
 def _matrix(value: Any, fn: str, name: str) -> np.ndarray:
@@ -104,6 +110,13 @@ def _quadratic_gemm(y: np.ndarray, matrix: np.ndarray, fn: str, name: str) -> np
     return acc
 
 
+def _torch_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised numpy view of torch memory: 64-byte aligned, as MKL's GEMM prefers."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.float32 if dtype == np.float32 else torch.float64).numpy()
+
+
 def _finite_result(acc: np.ndarray, dtype: np.dtype, fn: str) -> np.ndarray:
     """``acc`` cast to ``dtype``; ``ValueError`` when a score overflows it."""
     with np.errstate(over="ignore"):
@@ -155,10 +168,11 @@ def mahalanobis(x: ArrayT, mean: ArrayT, precision: ArrayT) -> ArrayT:
     n, d = xa.shape
     mean_a = _param(mean, fn, "mean", xa.dtype, (d,))
     prec_a = _param(precision, fn, "precision", xa.dtype, (d, d))
-    if n == 0 or n * d * d < _DIRECT_MAX_WORK:
+    if n == 0 or (d <= _DIRECT_MAX_DIM and n * d * d < _DIRECT_MAX_WORK):
         out = _kernels.mahalanobis(xa, mean_a, prec_a)
     else:
-        y = _kernels.mahalanobis_centre(xa, mean_a)
+        y = _torch_empty(xa.shape, xa.dtype)
+        _kernels.mahalanobis_centre(xa, mean_a, y)
         out = _finite_result(_quadratic_gemm(y, prec_a, fn, "precision"), xa.dtype, fn)
     return like(out, x)
 
@@ -213,7 +227,7 @@ def topn_excursion(x: ArrayT, mean: ArrayT, std: ArrayT, inv_corr: ArrayT, n: in
     std_a = _param(std, fn, "std", xa.dtype, (d,))
     corr_a = _param(inv_corr, fn, "inv_corr", xa.dtype, (d, d))
     keep = min(keep, d)
-    dense = rows > 0 and rows * d * d >= _DIRECT_MAX_WORK and keep > _TOPN_DENSE_FRACTION * d
+    dense = rows > 0 and _GATHER_NS * keep * keep * rows > d * d * (_GEMM_NS * rows + _SETUP_NS)
     if dense:
         zt = _kernels.topn_dense(xa, mean_a, std_a, keep)
         out = _finite_result(_quadratic_gemm(zt, corr_a, fn, "inv_corr"), xa.dtype, fn)
