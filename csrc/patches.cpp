@@ -3,7 +3,6 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -46,8 +45,10 @@ void copy_row(const char *src_row, int64_t sx, int64_t x0, int64_t width, int64_
     const int64_t jlo = std::clamp<int64_t>(-x0, 0, size);
     const int64_t jhi = std::clamp<int64_t>(width - x0, jlo, size);
     std::fill(dst, dst + jlo, pad);
-    const char *p = src_row + (x0 + jlo) * sx;
-    for (int64_t j = jlo; j < jhi; ++j, p += sx) dst[j] = conv(load<T>(p));
+    if (jlo < jhi) {  // only then is x0 + jlo a column of the view (no wild pointer is formed)
+        const char *p = src_row + (x0 + jlo) * sx;
+        for (int64_t j = jlo; j < jhi; ++j, p += sx) dst[j] = conv(load<T>(p));
+    }
     std::fill(dst + jhi, dst + size, pad);
 }
 
