@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from xadt.cli.app import app
 from xadt.errors import XadtError
-from xadt.synth import THREATS, false_colour, make_parcel, write_dataset
+from xadt.synth import THREATS, dataset, false_colour, make_parcel, write_dataset
 from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS, attenuation_ratio
 from xadt.synth.realism import baseline_aurocs
@@ -223,6 +223,33 @@ def test_overwrite_replaces_the_previous_data_set(tmp_path: Path) -> None:
     write_dataset(tmp_path, normal=3, test_normal=0, threat=0, scale=0.1)
     write_dataset(tmp_path, normal=1, test_normal=0, threat=0, scale=0.1, overwrite=True)
     assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 2
+
+
+def test_an_interrupted_run_leaves_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dataset(tmp_path, normal=2, test_normal=0, threat=0, scale=0.1)
+    real = dataset._write_one
+    calls = []
+
+    def fail_on_second(job: object) -> dict[str, object]:
+        calls.append(job)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dataset, "_write_one", fail_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(tmp_path, normal=3, test_normal=0, threat=0, scale=0.1, overwrite=True)
+    assert not (tmp_path / "manifest.json").exists()
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_scan_does_not_depend_on_the_counts_or_workers(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "a", normal=1, test_normal=0, threat=2, seed=4, scale=0.1)
+    write_dataset(tmp_path / "b", normal=3, test_normal=2, threat=3, seed=4, scale=0.1, workers=2)
+    for name in ("train/normal/train-normal-00000_v1.png", "test/masks/test-threat-00001_v0.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def test_cli_writes_the_folder_layout(tmp_path: Path) -> None:

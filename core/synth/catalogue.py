@@ -443,7 +443,7 @@ def toy(rng: np.random.Generator) -> Item:
             size = (_u(rng, 15, 70), _u(rng, 10, 40), _u(rng, 10, 40))
             parts += [
                 ellipsoid(c, size, plastic),
-                ellipsoid(c, tuple(s - 4 for s in size), plastic, sign=-1.0),
+                ellipsoid(c, (size[0] - 4, size[1] - 4, size[2] - 4), plastic, sign=-1.0),
             ]
     elif kind == "car":
         length = _u(rng, 60, 200)
@@ -457,9 +457,10 @@ def toy(rng: np.random.Generator) -> Item:
     elif kind == "blocks":
         m = mat(_pick(rng, ("wood", "plastic")), rng, 0.1)
         for _ in range(int(rng.integers(4, 16))):
-            c = (_u(rng, -80, 80), _u(rng, -60, 60), _u(rng, 0, 40))
-            s = _u(rng, 15, 40)
-            parts.append(box(c, (s, s * _u(rng, 0.5, 2), s), m, rotation(yaw=_u(rng, 0, 3))))
+            at = (_u(rng, -80, 80), _u(rng, -60, 60), _u(rng, 0, 40))
+            side = _u(rng, 15, 40)
+            size = (side, side * _u(rng, 0.5, 2), side)
+            parts.append(box(at, size, m, rotation(yaw=_u(rng, 0, 3))))
     else:
         length = _u(rng, 100, 220)
         parts += shell_box((0, 0, 30), (length, length * 0.6, 60), 2.5, mat("plastic"))

@@ -188,7 +188,7 @@ def write_dataset(
     ]
     entries: list[dict[str, Any]] = []
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
             for entry in pool.map(_write_one, jobs, chunksize=1):
                 entries.append(entry)
                 if progress is not None:

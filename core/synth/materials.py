@@ -65,8 +65,8 @@ class Material:
     def mu(self) -> tuple[float, float]:
         """Linear attenuation coefficients (low, high) in 1/mm."""
         return (
-            mass_attenuation(self.z, E_LOW) * self.rho / 10.0,
-            mass_attenuation(self.z, E_HIGH) * self.rho / 10.0,
+            float(mass_attenuation(self.z, E_LOW)) * self.rho / 10.0,
+            float(mass_attenuation(self.z, E_HIGH)) * self.rho / 10.0,
         )
 
     def with_density(self, rho: float) -> Material:

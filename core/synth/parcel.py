@@ -169,7 +169,7 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
 
 
 def _fill(rng: np.random.Generator, layout: _Layout, count: int) -> list[str]:
-    names = []
+    names: list[str] = []
     tries = 0
     while len(names) < count and tries < count * 3:
         tries += 1
@@ -194,6 +194,8 @@ def _place_threat(
     rng: np.random.Generator, layout: _Layout, kind: str
 ) -> tuple[Item, dict[str, Any], list[str]]:
     difficulty = list(DIFFICULTY_P)[int(rng.choice(3, p=list(DIFFICULTY_P.values())))]
+    poses: tuple[str, ...]
+    p: tuple[float, ...]
     if difficulty == "easy":
         poses, p = ("flat", "edge", "any"), (0.6, 0.25, 0.15)
     elif difficulty == "difficult":

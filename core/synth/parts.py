@@ -146,7 +146,8 @@ def shell_box(
     rot: np.ndarray | None = None,
 ) -> list[Part]:
     """A closed hollow block: the outer solid and its cavity."""
-    inner = tuple(max(s - 2 * wall, 0.1) for s in size)
+    sx, sy, sz = (max(s - 2 * wall, 0.1) for s in size)
+    inner = (sx, sy, sz)
     return [box(centre, size, material, rot), box(centre, inner, material, rot, sign=-1.0)]
 
 

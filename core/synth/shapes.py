@@ -142,7 +142,7 @@ class Box(Shape):
             h = np.float32(half[k] / abs(d))
             near = mid - h if near is None else np.maximum(near, mid - h)
             far = mid + h if far is None else np.minimum(far, mid + h)
-        if near is None:  # cannot happen for an orthonormal rv
+        if near is None or far is None:  # cannot happen for an orthonormal rv
             return None
         length = far - near
         np.maximum(length, 0, out=length)

@@ -109,12 +109,12 @@ def rifle_part(
     if disassembled:
         if rng.random() < 0.5:
             length = _u(rng, 150, 280)
-            parts = shell_cylinder((0, 0, 0), _u(rng, 9, 12), length, 6, mat("steel"), ALONG_X)
-            return Item("rifle barrel section", "threat", parts).centred()
-        parts = [cylinder((0, 0, 0), 9, _u(rng, 90, 130), mat("steel"), ALONG_X)]
-        parts.append(cylinder((-20, 15, 0), 4, 35, mat("steel"), ALONG_Y))
-        parts.append(ellipsoid((-20, 32, 0), (14, 14, 14), mat("steel")))
-        return Item("rifle bolt", "threat", parts).centred()
+            barrel = shell_cylinder((0, 0, 0), _u(rng, 9, 12), length, 6, mat("steel"), ALONG_X)
+            return Item("rifle barrel section", "threat", barrel).centred()
+        bolt = [cylinder((0, 0, 0), 9, _u(rng, 90, 130), mat("steel"), ALONG_X)]
+        bolt.append(cylinder((-20, 15, 0), 4, 35, mat("steel"), ALONG_Y))
+        bolt.append(ellipsoid((-20, 32, 0), (14, 14, 14), mat("steel")))
+        return Item("rifle bolt", "threat", bolt).centred()
     kind = _pick(rng, ("barrel", "receiver", "barrel+receiver"))
     parts: list[Part] = []
     x = 0.0
