@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xadt import host
 from xadt.artifacts import MODEL_JSON, save_model, store_path
-from xadt.calibration import Calibration, calibrate, split_holdout
+from xadt.calibration import Calibration, calibrate, is_held_out, split_holdout
 from xadt.config import parse_overrides
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
@@ -217,11 +217,12 @@ def train(
 ) -> TrainResult:
     """Fit a detector on the normal scans of ``data``, calibrate it, and save the model.
 
-    Every check that can fail before the fit does: the plugin, its options, the output path and
-    the data folder. The model is saved (atomically) only after the fit and the calibration
-    succeed, so a failed run never replaces an existing model. Unreadable scans are skipped
-    (with a ``ScanSkippedWarning`` each) and listed in the result: the caller decides whether a
-    model trained on the rest is a failure.
+    Every check that can fail before the fit does: the plugin, its options, the output path, the
+    data folder and the size of the held-out split (known from the scan ids). The model is
+    saved (atomically) only after the fit and the calibration succeed, so a failed run never
+    replaces an existing model. Unreadable scans are skipped (with a ``ScanSkippedWarning``
+    each) and listed in the result: the caller decides whether a model trained on the rest is a
+    failure.
 
     Args:
         plugin: the detector's name, or its class.
@@ -251,6 +252,14 @@ def train(
         store_path(cls.name) if output is None else output, overwrite=overwrite
     )
     folder = iter_scans(data)
+    expected = sum(is_held_out(scan_id, holdout, seed) for scan_id in folder.ids)
+    if expected < 2:
+        msg = (
+            f"{folder.folder}: --holdout {holdout:g} holds out {expected} of its {len(folder)} "
+            "scans, but calibration needs at least 2 held-out normal scans; train on more scans "
+            "or raise --holdout"
+        )
+        raise XadtError(msg)
     try:
         n_fitted, n_holdout = fit_and_calibrate(
             detector,

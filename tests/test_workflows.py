@@ -249,10 +249,23 @@ def test_empty_or_missing_data_folder_is_named(store: Path, tmp_path: Path) -> N
         train("baseline", tmp_path / "nowhere")
 
 
-def test_too_few_held_out_scans_is_explained(store: Path, tmp_path: Path) -> None:
+def test_too_few_held_out_scans_is_explained_before_the_fit(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 3)
-    with pytest.raises(XadtError, match=r"at least 2 held-out normal scans.*--holdout"):
-        train("baseline", data, holdout=0.01)
+    with pytest.raises(
+        XadtError,
+        match=r"--holdout 0.01 holds out 0 of its 3 scans, but calibration needs at least 2",
+    ):
+        train("hotspot", data, holdout=0.01, overrides=["fail=true"])
+    # Unreadable held-out scans can still leave too few after the fit.
+    data = write_scans(tmp_path / "more", 12, prefix="n")
+    held = [i for i in iter_scans(data).ids if is_held_out(i, 0.3, 0)]
+    for scan_id in held[1:]:
+        (data / f"{scan_id}.png").write_bytes(b"")
+    with (
+        pytest.warns(ScanSkippedWarning),
+        pytest.raises(XadtError, match=r"at least 2 held-out normal scans, got 1.*skipped"),
+    ):
+        train("hotspot", data, holdout=0.3)
 
 
 def test_fit_and_calibrate_reports_progress_on_a_generator(tmp_path: Path) -> None:
