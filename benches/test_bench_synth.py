@@ -6,6 +6,7 @@ Run with ``pytest benches/test_bench_synth.py --benchmark-enable``; scans/s is i
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,6 +19,11 @@ from xadt.synth.dataset import generate, write_dataset
 BATCH = 10  # scans per round: 8 normal, 2 threat, as in a test set
 
 
+def _batch(benchmark: Any) -> int:
+    """Scans per round: the full batch when timing, two in a plain test run."""
+    return 2 if benchmark.disabled else BATCH
+
+
 def _make(index: int) -> tuple[int, int]:
     split = "test-threat" if index % 5 == 4 else "test-normal"
     scan = generate(0, split, index)
@@ -27,7 +33,8 @@ def _make(index: int) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
     # Started once, outside the timed rounds, as `xadt synth --workers 2` starts it once a run.
-    with ProcessPoolExecutor(max_workers=2) as executor:
+    context = multiprocessing.get_context("forkserver")  # as write_dataset's pool
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as executor:
         list(executor.map(_make, range(2)))  # warm the workers: imports and lookup tables
         yield executor
 
@@ -39,27 +46,32 @@ def _record(benchmark: Any, n: int) -> None:
 
 @pytest.mark.benchmark(group="synth")
 def test_bench_in_memory_one_process(benchmark: Any) -> None:
-    shapes = benchmark.pedantic(lambda: [_make(i) for i in range(BATCH)], rounds=3, iterations=1)
+    n = _batch(benchmark)
+    shapes = benchmark.pedantic(lambda: [_make(i) for i in range(n)], rounds=3, iterations=1)
     assert all(h == 764 for h, _ in shapes)
-    _record(benchmark, BATCH)
+    _record(benchmark, n)
 
 
 @pytest.mark.benchmark(group="synth")
 def test_bench_in_memory_two_processes(benchmark: Any, pool: ProcessPoolExecutor) -> None:
-    shapes = benchmark.pedantic(lambda: list(pool.map(_make, range(BATCH))), rounds=3, iterations=1)
+    n = _batch(benchmark)
+    shapes = benchmark.pedantic(lambda: list(pool.map(_make, range(n))), rounds=3, iterations=1)
     assert all(h == 764 for h, _ in shapes)
-    _record(benchmark, BATCH)
+    _record(benchmark, n)
 
 
 @pytest.mark.benchmark(group="synth")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_bench_write_pngs(benchmark: Any, tmp_path: Path, workers: int) -> None:
+    n = _batch(benchmark)
+    normal, threat = n - n // 5, n // 5
+
     def write() -> dict[str, Any]:
         return write_dataset(
-            tmp_path, normal=8, test_normal=0, threat=2, overwrite=True, workers=workers
+            tmp_path, normal=normal, test_normal=0, threat=threat, overwrite=True, workers=workers
         )
 
     manifest = benchmark.pedantic(write, rounds=2, iterations=1)
-    assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 16
-    assert len(manifest["scans"]) == BATCH
-    _record(benchmark, BATCH)
+    assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 2 * normal
+    assert len(manifest["scans"]) == n
+    _record(benchmark, n)

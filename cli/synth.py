@@ -29,7 +29,8 @@ def _positive_scale(value: float) -> float:
 
 def synth(
     out: Annotated[
-        Path, typer.Argument(help="Folder to write the data set to.", show_default=False)
+        Path,
+        typer.Argument(help="Folder to write the data set to.", metavar="OUT", show_default=False),
     ],
     normal: Annotated[
         int, typer.Option("--normal", min=0, help="Normal training scans (train/normal).")
@@ -59,7 +60,10 @@ def synth(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Processes generating scans [default: all CPU cores]."
+            "--workers",
+            min=1,
+            show_default=False,
+            help="Processes generating scans (default: one per CPU core).",
         ),
     ] = None,
 ) -> None:

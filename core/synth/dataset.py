@@ -9,6 +9,7 @@ Layout under ``OUT``: ``train/normal/``, ``test/normal/``, ``test/anomalous/`` a
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -188,7 +189,10 @@ def write_dataset(
     ]
     entries: list[dict[str, Any]] = []
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        # forkserver: workers fork from a clean server process, never from a caller that may
+        # hold threads (torch, BLAS) whose locks a plain fork would copy mid-use.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
             for entry in pool.map(_write_one, jobs, chunksize=1):
                 entries.append(entry)
                 if progress is not None:
