@@ -6,7 +6,7 @@ masks and a manifest (``xadt synth``); ``false_colour`` is the xadt false-colour
 
 from __future__ import annotations
 
-from xadt.synth.dataset import generate, iter_scans, scan_rng, write_dataset
+from xadt.synth.dataset import generate, iter_split, scan_rng, write_dataset
 from xadt.synth.parcel import SynthScan, make_parcel
 from xadt.synth.render import false_colour
 from xadt.synth.threats import THREATS
@@ -16,7 +16,7 @@ __all__ = [
     "SynthScan",
     "false_colour",
     "generate",
-    "iter_scans",
+    "iter_split",
     "make_parcel",
     "scan_rng",
     "write_dataset",

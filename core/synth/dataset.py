@@ -67,7 +67,7 @@ def generate(
     return make_parcel(scan_rng(seed, split, index), threat=threat, scale=scale, energies=energies)
 
 
-def iter_scans(
+def iter_split(
     seed: int, split: str, count: int, *, scale: float = 1.0
 ) -> Iterator[tuple[str, SynthScan]]:
     """``(id, scan)`` for the first ``count`` scans of ``split``, generated in memory."""
@@ -130,9 +130,10 @@ def _prepare(out: Path, overwrite: bool) -> None:
             raise XadtError(msg)
         # The manifest goes first: until the new one is written, the folder describes nothing.
         (out / MANIFEST).unlink(missing_ok=True)
+        (out / (MANIFEST + ".part")).unlink(missing_ok=True)
         for folder in (*_FOLDERS.values(), _MASKS):
             if (out / folder).is_dir():
-                for png in (out / folder).glob("*.png"):
+                for png in (*(out / folder).glob("*.png"), *(out / folder).glob("*.png.part")):
                     png.unlink()
     for folder in (*_FOLDERS.values(), _MASKS):
         (out / folder).mkdir(parents=True, exist_ok=True)
