@@ -16,7 +16,7 @@ from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS, attenuation_ratio
 from xadt.synth.realism import baseline_aurocs
 from xadt.synth.render import expose, project
-from xadt.synth.shapes import Box, Cylinder, Ellipsoid, View, rotation
+from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Tube, View, rotation
 
 SMALL = 0.2  # 153 px high: a scan in ~20 ms
 
@@ -132,6 +132,39 @@ def test_ellipsoid_and_cylinder_chords() -> None:
     assert full[32, 32] == pytest.approx(8.0, rel=1e-4)
     assert full[32, 51] == pytest.approx(8.0, rel=1e-4)
     assert full[32, 54] == 0
+
+
+def _full(shape: Box | Cylinder | Ellipsoid | Plate | Tube) -> np.ndarray:
+    footprint = shape.footprint(_view())
+    assert footprint is not None
+    rows, cols, length = footprint
+    full = np.zeros((64, 64), np.float32)
+    full[rows, cols] = length
+    return full
+
+
+def test_plate_face_on_and_edge_on() -> None:
+    outline = np.ones((20, 40), np.float32)  # 40 mm along local x, 20 mm along local y
+    flat = Plate(np.array([32.0, 32.0, 0.0]), np.eye(3), outline, 1.0, 3.0)
+    full = _full(flat)
+    assert full[32, 32] == pytest.approx(3.0)  # face-on: the thickness
+    assert full[24, 32] == pytest.approx(3.0)
+    assert full[20, 32] == 0
+    # On edge, local y along the rays: the depth is the outline's 20 mm chord, in a 3 mm strip.
+    edge = Plate(np.array([32.0, 32.0, 0.0]), rotation(roll=np.pi / 2), outline, 1.0, 3.0)
+    full = _full(edge)
+    assert full[32, 32] == pytest.approx(20.0, rel=0.05)
+    assert full[32, 50] == pytest.approx(20.0, rel=0.05)
+    assert full[32, 55] == 0
+    assert full[36, 32] == 0
+
+
+def test_tube_chord_falls_off_from_its_axis() -> None:
+    line = np.array([[-20.0, 0, 0], [20.0, 0, 0]])
+    full = _full(Tube(np.array([32.0, 32.0, 0.0]), np.eye(3), line, 3.0))
+    assert full[32, 32] == pytest.approx(6.0, rel=0.02)
+    assert full[34, 32] == pytest.approx(2 * np.sqrt(5), rel=0.02)
+    assert full[36, 32] == 0
 
 
 def _render(material: str, thickness: float) -> np.ndarray:

@@ -286,10 +286,13 @@ class Plate(Shape):
         chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
         chord = chord.reshape(s.shape).astype(np.float32)
         c = _lin(rv[0, 2], rv[1, 2], fr)
+        # The ray crosses heights c ± spread inside the outline; at least a pixel's worth, so
+        # the strip's edges are anti-aliased. Its share inside the plate scales the depth.
         spread = chord * np.float32(abs(d[2]) / (2 * dab))
+        np.maximum(spread, np.float32(view.pitch / 2), out=spread)
         h = np.float32(self.thickness / 2)
         overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
-        frac = np.clip(overlap / np.maximum(2 * spread, np.float32(view.pitch)), 0, 1)
+        frac = np.clip(overlap / (2 * spread), 0, 1)
         return fr.rows, fr.cols, chord * np.float32(1 / dab) * frac
 
 
