@@ -34,6 +34,15 @@ def demo_command(
         int,
         typer.Option("--test", min=2, help="Normal and threat test scans to synthesise, each."),
     ] = DemoSize.test_normal,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Set a detector option, as in 'xadt train'; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a previous demo in a non-empty DIR.")
@@ -52,6 +61,7 @@ def demo_command(
             plugin=plugin,
             scale=scale,
             size=size,
+            overrides=sets or [],
             seed=seed,
             overwrite=overwrite,
             progress=progress,

@@ -7,7 +7,7 @@ The test set is scored once: every result feeds the scores file, the overlays an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -20,7 +20,7 @@ from xadt.host import Registry
 from xadt.overlay import map_scale, write_overlays
 from xadt.scans import Scan
 from xadt.scoring import ScoreRow, score_in_chunks, write_results
-from xadt.training import TrainResult, train
+from xadt.training import TrainResult, build_detector, train
 
 __all__ = [
     "DEFAULT_PLUGIN",
@@ -110,6 +110,7 @@ def run_demo(
     plugin: str = DEFAULT_PLUGIN,
     scale: float = DEFAULT_SCALE,
     size: DemoSize | None = None,
+    overrides: Sequence[str] = (),
     seed: int = 0,
     overwrite: bool = False,
     workers: int | None = None,
@@ -126,6 +127,7 @@ def run_demo(
         plugin: the detector to train.
         scale: image size relative to full size (764 px high).
         size: how many scans to synthesise.
+        overrides: ``"key=value"`` options of the detector, as ``xadt train --set``.
         seed: seed of the data set and of the held-out split.
         overwrite: replace a previous demo in ``out``.
         workers: processes synthesising scans (default: every CPU core).
@@ -145,6 +147,7 @@ def run_demo(
     except XadtError as exc:
         msg = f"{exc}; pass --plugin NAME to run the demo with an installed detector"
         raise XadtError(msg) from None
+    build_detector(cls, overrides)  # a bad option fails before any parcel is made
     folder = check_demo_folder(out, overwrite=overwrite)
     data, model = folder / "data", folder / "model"
     scores, overlays, report_path = (
@@ -171,6 +174,7 @@ def run_demo(
         cls,
         data / "train" / "normal",
         output=model,
+        overrides=overrides,
         holdout=DEMO_HOLDOUT,
         seed=seed,
         overwrite=overwrite,

@@ -86,6 +86,16 @@ def test_demo_refuses_a_non_empty_folder_and_replaces_with_overwrite(
     assert (tmp_path / "demo" / "notes.txt").read_text() == "mine"
 
 
+def test_demo_checks_options_before_making_parcels(store: Path, tmp_path: Path) -> None:
+    with pytest.raises(XadtError, match="--set: baseline has no option 'rigde'"):
+        run_demo(tmp_path / "demo", plugin="baseline", overrides=["rigde=1"])
+    assert not (tmp_path / "demo").exists()
+    result = run_demo(
+        tmp_path / "demo", plugin="hotspot", scale=0.08, size=TINY, workers=1, overrides=["gain=2"]
+    )
+    assert read_model_info(result.model).config["gain"] == 2.0
+
+
 def test_demo_names_a_missing_plugin(tmp_path: Path) -> None:
     with pytest.raises(XadtError, match=r"unknown plugin 'gaussian'.*pass --plugin NAME"):
         run_demo(tmp_path / "demo", registry=registry_with(BaselineDetector))
