@@ -159,6 +159,24 @@ def test_plate_face_on_and_edge_on() -> None:
     assert full[36, 32] == 0
 
 
+@pytest.mark.parametrize("angles", [(0, 0, 0), (0.3, 0.9, 0.2), (1.2, -0.7, 2.0), (0.1, 1.0, 0)])
+def test_path_length_integrates_to_the_volume(angles: tuple[float, float, float]) -> None:
+    # Summed over the image, depth × pixel area is the solid's volume, whatever its pose.
+    view = _view((256, 256), pitch=0.5)
+    rot = rotation(*angles)
+    c = np.array([64.13, 64.27, 0.0])  # off the pixel grid: edges fall between pixel centres
+    shapes = [
+        (Box(c, rot, np.array([20.0, 10.0, 3.0])), 40 * 20 * 6),
+        (Ellipsoid(c, rot, np.array([20.0, 10.0, 5.0])), 4 / 3 * np.pi * 20 * 10 * 5),
+        (Cylinder(c, rot, 10.0, 20.0), np.pi * 10**2 * 40),
+        (Plate(c, rot, np.ones((20, 40), np.float32), 1.0, 3.0), 40 * 20 * 3),
+    ]
+    for shape, volume in shapes:
+        footprint = shape.footprint(view)
+        assert footprint is not None
+        assert footprint[2].sum() * 0.25 == pytest.approx(volume, rel=0.01), type(shape)
+
+
 def test_tube_chord_falls_off_from_its_axis() -> None:
     line = np.array([[-20.0, 0, 0], [20.0, 0, 0]])
     full = _full(Tube(np.array([32.0, 32.0, 0.0]), np.eye(3), line, 3.0))

@@ -264,7 +264,7 @@ class Plate(Shape):
             offset = m @ start / op + np.array([oh / 2 - 0.5, ow / 2 - 0.5])
             shape = (fr.du.shape[0], fr.dv.shape[1])
             cover = ndimage.affine_transform(
-                self.outline, matrix, offset, output_shape=shape, order=1, mode="constant"
+                self.outline, matrix, offset, output_shape=shape, order=1, mode="grid-constant"
             )
             return fr.rows, fr.cols, cover * np.float32(self.thickness / abs(d[2]))
         # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it.
@@ -277,7 +277,7 @@ class Plate(Shape):
         centre_out = np.array([n / 2 - 0.5, n / 2 - 0.5])
         offset = np.array([oh / 2 - 0.5, ow / 2 - 0.5]) - mat @ centre_out
         rotated = ndimage.affine_transform(
-            self.outline, mat, offset, output_shape=(n, n), order=1, mode="constant"
+            self.outline, mat, offset, output_shape=(n, n), order=1, mode="grid-constant"
         )
         profile = rotated.sum(axis=0) * np.float32(op)
         # Across-ray coordinate s (outline pixels) and height c (mm) of each image pixel.
@@ -285,7 +285,9 @@ class Plate(Shape):
         s += np.float32(n / 2 - 0.5)
         chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
         chord = chord.reshape(s.shape).astype(np.float32)
-        c = _lin(rv[0, 2], rv[1, 2], fr)
+        # Height where the ray is level with the outline's centre line: the pixel's own
+        # height (at the ray's closest approach to the centre) divided by dab².
+        c = _lin(rv[0, 2] / dab**2, rv[1, 2] / dab**2, fr)
         # The ray crosses heights c ± spread inside the outline; at least a pixel's worth, so
         # the strip's edges are anti-aliased. Its share inside the plate scales the depth.
         spread = chord * np.float32(abs(d[2]) / (2 * dab))
@@ -355,6 +357,10 @@ class Tube(Shape):
         disc = np.maximum(r * r - perp * perp, 0.0)
         length = 2 * np.sqrt(disc) / np.maximum(sin_t[near], 0.15)
         length[dist * p > r + p] = 0
+        # Flat ends: nothing beyond the first and last sample along the centre line.
+        along = du * t2[near, 0] + dv * t2[near, 1]
+        length[(near == 0) & (along < 0)] = 0
+        length[(near == len(gi) - 1) & (along > 0)] = 0
         return slice(lo[0], hi[0]), slice(lo[1], hi[1]), length.astype(np.float32)
 
 
