@@ -823,6 +823,12 @@ DENSE = ("laptop", "pan", "books", "power bank", "hand tool", "food", "charger",
 METAL_HEAVY = ("laptop", "pan", "hand tool", "hardware", "power bank")
 """The densest items, which can hide a threat almost completely."""
 
+VOID_FILL = ("bubble wrap", "foam", "crumpled paper")
+"""Packing that fills the space around the goods."""
+
+FLAT_GOODS = ("paper", "phone", "cutlery", "keys", "coins", "circuit board")
+"""Goods thin enough for any mailer."""
+
 
 def draw_item(rng: np.random.Generator, names: tuple[str, ...] | None = None) -> Item:
     """One normal item, its kind drawn by catalogue frequency (from ``names`` if given)."""

@@ -39,7 +39,7 @@ def _pair(scan: SynthScan, height: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def grid(*, seed: int = 0, rows: int = 4, scale: float = 0.4) -> np.ndarray:
+def grid(*, seed: int = 1, rows: int = 5, scale: float = 0.35) -> np.ndarray:
     """An RGB picture: ``rows`` rows, a normal parcel on the left and a threat parcel on the
     right of each, both views of each parcel side by side."""
     height = round(764 * scale)
@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry: write the grid PNG."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path, help="PNG file to write")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=int, default=4)
-    parser.add_argument("--scale", type=float, default=0.4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=0.35)
     args = parser.parse_args(argv)
     picture = grid(seed=args.seed, rows=args.rows, scale=args.scale)
     Image.fromarray(picture).save(args.out, optimize=True)

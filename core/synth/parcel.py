@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from xadt.scans import Scan
-from xadt.synth.catalogue import DENSE, METAL_HEAVY, draw_item
+from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item
 from xadt.synth.parts import Item, mat, shell_box
 from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, false_colour, project
 from xadt.synth.shapes import View, random_rotation, rotation
@@ -40,6 +40,8 @@ DISASSEMBLED_P = {"easy": 0.05, "difficult": 0.35, "unrecognisable": 0.7}
 ITEM_VOLUME = 2.5e6
 """Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
 MAX_ITEMS = 40
+PADDED_P = 0.6
+"""How often the space left in a parcel is padded with void fill."""
 
 
 @dataclass
@@ -168,26 +170,37 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
     )
 
 
-def _fill(rng: np.random.Generator, layout: _Layout, count: int) -> list[str]:
-    names: list[str] = []
+def _fill(
+    rng: np.random.Generator,
+    layout: _Layout,
+    count: int,
+    names: tuple[str, ...] | None = None,
+) -> list[str]:
+    placed_names: list[str] = []
     tries = 0
-    while len(names) < count and tries < count * 3:
+    while len(placed_names) < count and tries < max(3 * count, 10):
         tries += 1
-        placed = _fit(rng, draw_item(rng), layout.half, ("flat", "edge", "any"), (0.72, 0.2, 0.08))
+        item = draw_item(rng, names)
+        placed = _fit(rng, item, layout.half, ("flat", "edge", "any"), (0.72, 0.2, 0.08))
         if placed is None:
             continue
-        item = placed[0].moved(layout.box_rot, layout.box_centre)
-        layout.items.append(item)
-        names.append(item.name)
-    return names
+        layout.items.append(placed[0].moved(layout.box_rot, layout.box_centre))
+        placed_names.append(item.name)
+    return placed_names
 
 
-def _item_count(rng: np.random.Generator, half: np.ndarray) -> int:
+def _item_counts(rng: np.random.Generator, half: np.ndarray) -> tuple[int, int]:
+    """Goods and void-fill items for a box of half sizes ``half``."""
     # Packers fill a box to anything from a single item to crammed; the count follows the
-    # volume, so big boxes are not just small boxes with more air.
-    volume = float(np.prod(2 * half))
+    # volume, so big boxes are not just small boxes with more air. Most then pad the space
+    # left with paper, bubble wrap or foam.
+    capacity = float(np.prod(2 * half)) / ITEM_VOLUME
     fill = float(rng.uniform(0.03, 1.0)) ** 1.3
-    return int(np.clip(round(fill * volume / ITEM_VOLUME), 1, MAX_ITEMS))
+    goods = int(np.clip(round(fill * capacity), 1, MAX_ITEMS))
+    padding = 0
+    if rng.random() < PADDED_P:
+        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.1, 0.5)), 0, 8))
+    return goods, padding
 
 
 def _place_threat(
@@ -231,6 +244,8 @@ def _place_threat(
             ext = (ohi - olo) / 2
             if np.all(ext <= layout.half * 1.02):
                 break
+        else:
+            continue  # nothing dense fits this parcel
         target = centre.copy()
         axis = 2 if k == 0 else 1
         side = 1 if centre[axis] < 0 else -1
@@ -281,10 +296,13 @@ def make_parcel(
     pitch = 1.0 / scale
     views = _views(rng, width, pitch)
     layout = _layout(rng, width)
-    count = _item_count(rng, layout.half)
+    count, padding = _item_counts(rng, layout.half)
     if threat is not None and count > 1:
         count -= 1  # the threat takes the place of one item, as a packer would pack it
     names = _fill(rng, layout, count)
+    if not names:  # nothing drawn fitted (a flat mailer): send something flat instead
+        names = _fill(rng, layout, 1, FLAT_GOODS)
+    names += _fill(rng, layout, padding, VOID_FILL)
     threat_info = None
     if threat is not None:
         item, threat_info, occluders = _place_threat(rng, layout, threat)
