@@ -133,7 +133,7 @@ class GaussianConfig:
     )
 
 
-FIT_ONLY_FREE = frozenset({"mode", "batch_size", "cache", "weights"})
+FREE_AFTER_FIT = frozenset({"mode", "batch_size", "cache", "weights"})
 """Options that may differ between fitting and scoring; every other one is part of the model."""
 
 

@@ -37,7 +37,7 @@ from xadt.gaussian import (
     select_ridge,
     sub_state,
 )
-from xadt.plugins.gaussian.config import FIT_ONLY_FREE, PRESETS, GaussianConfig
+from xadt.plugins.gaussian.config import FREE_AFTER_FIT, PRESETS, GaussianConfig
 from xadt.scans import Scan, ScanSkippedWarning
 
 if TYPE_CHECKING:  # torch-heavy: imported when a detector fits or scores, not when listed
@@ -278,12 +278,12 @@ class GaussianDetector(Detector):
             msg = f"{cls.name}: model metadata 'fit_config' is not a mapping"
             raise NotFittedError(msg)
         now = config_to_json(config)
-        for key in sorted(set(now) - FIT_ONLY_FREE):
+        for key in sorted(set(now) - FREE_AFTER_FIT):
             if key in fitted and fitted[key] != now[key]:
                 msg = (
                     f"{cls.name}: the model was fitted with {key}={fitted[key]!r} but the config "
                     f"sets {key}={now[key]!r}; refit, or change only "
-                    f"{', '.join(sorted(FIT_ONLY_FREE))} after fitting"
+                    f"{', '.join(sorted(FREE_AFTER_FIT))} after fitting"
                 )
                 raise XadtError(msg)
         backbone = cls.build_backbone(config)
@@ -313,7 +313,7 @@ class GaussianDetector(Detector):
         detector.ridge_ = None if ridge is None else float(ridge)
         likelihoods = meta.get("ridge_log_likelihoods")
         if isinstance(likelihoods, dict):
-            detector.ridge_log_likelihoods_ = {float(k): float(v) for k, v in likelihoods.items()}
+            detector.ridge_log_likelihoods_ = {float(r): float(v) for r, v in likelihoods.items()}
         detector.n_train_scans_ = int(meta_value(cls.name, meta, "n_train_scans"))
         detector.n_train_patches_ = int(meta_value(cls.name, meta, "n_train_patches"))
         detector.n_skipped_scans_ = int(meta.get("n_skipped_scans", 0))
