@@ -478,6 +478,18 @@ void register_mahalanobis(py::module_ &m) {
         py::arg("name") = "precision",
         "Block-upper-triangular symmetrised precision for the GEMM path.");
     m.def(
+        "mahalanobis_require_finite",
+        [](const py::array &a, const std::string &fn, const std::string &name) {
+            require_ndim(fn.c_str(), name.c_str(), a, 2);
+            if (is_f32(a)) return require_finite_matrix(fn.c_str(), name.c_str(), view2<float>(a));
+            if (is_f64(a))
+                return require_finite_matrix(fn.c_str(), name.c_str(), view2<double>(a));
+            throw std::invalid_argument(fn + ": " + name + " must be float32 or float64, got " +
+                                        std::string(py::str(a.dtype())));
+        },
+        py::arg("a"), py::arg("fn"), py::arg("name"),
+        "Raise ValueError naming the first non-finite entry of the 2-D array a.");
+    m.def(
         "mahalanobis_row_dot_add",
         [](py::array_t<double, py::array::c_style> &out, const py::array &a, const py::array &b) {
             if (is_f32(a)) return row_dot_add<float>(out, a, b);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -153,11 +154,39 @@ template <typename T> bool zscores(const Inputs<T> &in, py::ssize_t i, double *z
     return finite;
 }
 
+constexpr py::ssize_t ZBLOCK = 16;  // selection works on blocks of this many z-scores
+
+// bmax[k] = max(z[k·ZBLOCK .. (k+1)·ZBLOCK)), vectorised (built per instruction set, as above).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+block_maxima(const double *z, py::ssize_t d, double *bmax) {
+    const py::ssize_t full = d / ZBLOCK;
+    for (py::ssize_t k = 0; k < full; ++k) {
+        const double *zb = z + k * ZBLOCK;
+        double top = zb[0];
+#pragma omp simd reduction(max : top)
+        for (py::ssize_t j = 0; j < ZBLOCK; ++j) top = std::max(top, zb[j]);
+        bmax[k] = top;
+    }
+    if (full * ZBLOCK < d) {
+        double top = z[full * ZBLOCK];
+        for (py::ssize_t j = full * ZBLOCK; j < d; ++j) top = std::max(top, z[j]);
+        bmax[full] = top;
+    }
+}
+
+// Per-thread buffers of the selection.
+struct Scratch {
+    std::vector<double> bmax;
+    std::vector<py::ssize_t> cand;
+};
+
 // The n best indices of z (larger z first, ties to the lower index), sorted ascending, into keep.
-// A bounded heap does one comparison per element and rarely reorders when n ≪ D; larger n uses
-// introselect. Both follow the same strict total order, so they agree exactly.
+// Expected O(D) whatever n: the n-th largest block maximum t is a lower bound on the n-th largest
+// z (the n top blocks hold n distinct entries >= t), so only entries >= t — a few blocks' worth
+// when n ≪ D — are candidates, and introselect under the strict total order picks the n best of
+// them, exactly as a stable sort of all D would.
 void select_top(const double *z, py::ssize_t d, py::ssize_t n, std::vector<py::ssize_t> &keep,
-                std::vector<py::ssize_t> &scratch) {
+                Scratch &sc) {
     keep.resize(static_cast<size_t>(n));
     if (n >= d) {
         std::iota(keep.begin(), keep.end(), py::ssize_t(0));
@@ -166,28 +195,56 @@ void select_top(const double *z, py::ssize_t d, py::ssize_t n, std::vector<py::s
     auto better = [z](py::ssize_t a, py::ssize_t b) {
         return z[a] > z[b] || (z[a] == z[b] && a < b);
     };
-    if (n <= 64) {
-        std::iota(keep.begin(), keep.end(), py::ssize_t(0));
-        std::make_heap(keep.begin(), keep.end(), better);  // front = worst kept
-        for (py::ssize_t j = n; j < d; ++j) {
-            // A later index never wins a tie, so only a strictly larger z enters.
-            if (z[j] > z[keep.front()]) {
-                std::pop_heap(keep.begin(), keep.end(), better);
-                keep.back() = j;
-                std::push_heap(keep.begin(), keep.end(), better);
-            }
+    const py::ssize_t blocks = (d + ZBLOCK - 1) / ZBLOCK;
+    auto &cand = sc.cand;
+    cand.clear();
+    if (n <= blocks) {
+        sc.bmax.resize(static_cast<size_t>(2 * blocks));
+        double *bmax = sc.bmax.data(), *sorted = bmax + blocks;
+        block_maxima(z, d, bmax);
+        std::copy(bmax, bmax + blocks, sorted);
+        std::nth_element(sorted, sorted + (n - 1), sorted + blocks, std::greater<double>());
+        const double t = sorted[n - 1];
+        for (py::ssize_t k = 0; k < blocks; ++k) {
+            if (bmax[k] < t) continue;
+            const py::ssize_t j1 = std::min(d, (k + 1) * ZBLOCK);
+            for (py::ssize_t j = k * ZBLOCK; j < j1; ++j)
+                if (z[j] >= t) cand.push_back(j);
         }
     } else {
-        scratch.resize(static_cast<size_t>(d));
-        std::iota(scratch.begin(), scratch.end(), py::ssize_t(0));
-        std::nth_element(scratch.begin(), scratch.begin() + n, scratch.end(), better);
-        std::copy(scratch.begin(), scratch.begin() + n, keep.begin());
+        cand.resize(static_cast<size_t>(d));
+        std::iota(cand.begin(), cand.end(), py::ssize_t(0));
     }
+    std::nth_element(cand.begin(), cand.begin() + (n - 1), cand.end(), better);
+    std::copy(cand.begin(), cand.begin() + n, keep.begin());
     std::sort(keep.begin(), keep.end());
 }
 
-// First problem met by any thread; reported after the parallel region (exceptions may not cross
-// it). kind: 1 = x not finite, 2 = z overflows, 3 = inv_corr entry not finite, 4 = score overflows.
+// Σ_a Σ_b zk[a]·R[keep[a], keep[b]]·zk[b] in double, with the rows of R gathered; four partial
+// sums keep the adds from waiting on each other (the loads are gathers, so no SIMD).
+template <typename T> double gathered_form(const View2<T> &r, const py::ssize_t *keep,
+                                           const double *zk, py::ssize_t n) {
+    double score = 0;
+    for (py::ssize_t a = 0; a < n; ++a) {
+        const T *ra = r.data + keep[a] * r.s0;
+        auto term = [&](py::ssize_t b) { return static_cast<double>(ra[keep[b] * r.s1]) * zk[b]; };
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        py::ssize_t b = 0;
+        for (; b + 4 <= n; b += 4) {
+            a0 += term(b);
+            a1 += term(b + 1);
+            a2 += term(b + 2);
+            a3 += term(b + 3);
+        }
+        for (; b < n; ++b) a0 += term(b);
+        score += zk[a] * ((a0 + a1) + (a2 + a3));
+    }
+    return score;
+}
+
+// The problem met in the lowest row; reported after the parallel region (exceptions may not cross
+// it). kind: 1 = a z-score is not finite (x is not, or z overflows), 3 = an inv_corr entry used by
+// the row is not finite, 4 = the score overflows the output dtype.
 struct Problem {
     py::ssize_t row = -1, a = 0, b = 0;
     int kind = 0;
@@ -196,7 +253,7 @@ struct Problem {
 
 template <typename T> [[noreturn]] void report(const Problem &p, const Inputs<T> &in) {
     std::ostringstream msg;
-    if (p.kind == 1 || p.kind == 2) {
+    if (p.kind == 1) {
         py::ssize_t j = 0;
         std::vector<double> z(static_cast<size_t>(in.d));
         zscores(in, p.row, z.data());
@@ -239,7 +296,8 @@ template <typename T> py::array_t<T> topn_scores(const py::array &x_in, const py
 #pragma omp parallel if (rows > 1 && rows * (d + n * n) > PARALLEL_MIN)
         {
             std::vector<double> z(static_cast<size_t>(d)), zk(static_cast<size_t>(n));
-            std::vector<py::ssize_t> keep, scratch;
+            std::vector<py::ssize_t> keep;
+            Scratch scratch;
             Problem mine;
 #pragma omp for schedule(dynamic, 16)  // dynamic: a descheduled thread delays one chunk only
             for (py::ssize_t i = 0; i < rows; ++i) {
@@ -250,15 +308,7 @@ template <typename T> py::array_t<T> topn_scores(const py::array &x_in, const py
                 }
                 select_top(z.data(), d, n, keep, scratch);
                 for (py::ssize_t a = 0; a < n; ++a) zk[a] = z[keep[a]];
-                double score = 0;
-                for (py::ssize_t a = 0; a < n; ++a) {
-                    const T *ra = r.data + keep[a] * r.s0;
-                    double acc = 0;
-                    for (py::ssize_t b = 0; b < n; ++b)
-                        acc += static_cast<double>(ra[keep[b] * r.s1]) * zk[b];
-                    score += zk[a] * acc;
-                }
-                out[i] = static_cast<T>(score);
+                out[i] = static_cast<T>(gathered_form(r, keep.data(), zk.data(), n));
                 if (!std::isfinite(out[i])) {
                     mine = {i, 0, 0, 4, 0};
                     for (py::ssize_t a = 0; a < n && mine.kind == 4; ++a)
@@ -293,7 +343,8 @@ template <typename T> py::array_t<T> topn_dense(const py::array &x_in, const py:
 #pragma omp parallel if (rows > 1 && rows * d > PARALLEL_MIN)
         {
             std::vector<double> z(static_cast<size_t>(d));
-            std::vector<py::ssize_t> keep, scratch;
+            std::vector<py::ssize_t> keep;
+            Scratch scratch;
             Problem mine;
 #pragma omp for schedule(dynamic, 16)  // dynamic: a descheduled thread delays one chunk only
             for (py::ssize_t i = 0; i < rows; ++i) {

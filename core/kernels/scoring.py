@@ -95,8 +95,7 @@ def _quadratic_gemm(y: np.ndarray, matrix: np.ndarray, fn: str, name: str) -> np
     yt = torch.from_numpy(y)
     acc = np.zeros(n, dtype=np.float64)
     if n < _SYM_MIN_ROWS or d <= _BLOCK:
-        if not np.isfinite(matrix).all():
-            _kernels.mahalanobis_sym_blocks(matrix, d, fn, name)  # raises, naming the entry
+        _kernels.mahalanobis_require_finite(matrix, fn, name)
         t = torch.matmul(yt, torch.from_numpy(matrix))
         _kernels.mahalanobis_row_dot_add(acc, t.numpy(), y)
         return acc
