@@ -138,9 +138,12 @@ class FeatureExtractor:
         batch_size: patches per backbone call.
         cache_dir: folder for cached features, or None for no cache. Files live under
             ``cache_dir / key``; an unreadable or inconsistent file is recomputed and replaced.
-        empty_views: what a view without a parcel (all air) does: ``"raise"`` an
-            ``EmptyScanError`` naming the scan, view and file, or ``"keep"`` it as a view with
-            no windows (``ViewFeatures.crop`` is None).
+        empty_views: what a view in which cropping finds no parcel does. ``"raise"``: an
+            ``EmptyScanError`` naming the scan, view and file. ``"keep"``: when the view has
+            non-air pixels, but only in objects below ``min_area`` or thinner than the opening,
+            those are its contents and it is cropped to all of them (no opening, no minimum
+            area); when every pixel is air, it is kept as a view with no windows
+            (``ViewFeatures.crop`` is None).
         timings: seconds spent per stage (:data:`STAGES`), accumulated over calls.
         cache_hits: scans whose features came from the cache.
     """
@@ -170,8 +173,13 @@ class FeatureExtractor:
 
     @property
     def key(self) -> str:
-        """What the features depend on besides the pixels: backbone, weights and tiling."""
-        settings = {"backbone": self.backbone.name, "weights": self.backbone.weights_id}
+        """What the features depend on besides the pixels: backbone, weights, tiling and the
+        handling of views without a parcel."""
+        settings = {
+            "backbone": self.backbone.name,
+            "weights": self.backbone.weights_id,
+            "empty_views": self.empty_views,
+        }
         settings.update(vars(self.tiling))
         text = json.dumps(settings, sort_keys=True)
         return f"{self.backbone.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
@@ -242,31 +250,11 @@ class FeatureExtractor:
         if cache_file is not None:
             cached = self.load(cache_file)
             if cached is not None and cached.scan_id == scan.id:
-                if self.empty_views == "raise":
-                    for k, view in enumerate(cached.views):
-                        if view.empty:
-                            raise _empty_error(scan, k, "every pixel is air or too small")
                 self.cache_hits += 1
                 return _Job(scan.id, [], np.zeros(0), None, features=cached)
         t = self.tiling
         start = time.perf_counter()
-        channel = 0 if scan.encoding == "dual-energy" else None
-        crops: list[CropBox | None] = []
-        for k, view in enumerate(scan.views):
-            try:
-                crops.append(
-                    crop_air(
-                        view,
-                        air_level=t.air_level,
-                        opening=t.opening,
-                        min_area=t.min_area,
-                        channel=channel,
-                    )
-                )
-            except EmptyScanError as exc:
-                if self.empty_views == "raise":
-                    raise _empty_error(scan, k, str(exc)) from None
-                crops.append(None)
+        crops = [self._crop(scan, k) for k in range(len(scan.views))]
         rgb = to_rgb(scan)
         self.timings["crop"] += time.perf_counter() - start
         start = time.perf_counter()
@@ -295,6 +283,27 @@ class FeatureExtractor:
         if job.n == 0:
             self._finish(job)
         return job
+
+    def _crop(self, scan: Scan, k: int) -> CropBox | None:
+        """The parcel of view ``k`` (see ``empty_views``); None when every pixel is air."""
+        t = self.tiling
+        channel = 0 if scan.encoding == "dual-energy" else None
+        view = scan.views[k]
+        try:
+            return crop_air(
+                view,
+                air_level=t.air_level,
+                opening=t.opening,
+                min_area=t.min_area,
+                channel=channel,
+            )
+        except EmptyScanError as exc:
+            if self.empty_views == "raise":
+                raise _empty_error(scan, k, str(exc)) from None
+        try:
+            return crop_air(view, air_level=t.air_level, opening=1, min_area=0.0, channel=channel)
+        except EmptyScanError:
+            return None
 
     def _run_batch(self, pending: deque[_Job]) -> int:
         """Run the backbone on up to ``batch_size`` queued patches; return how many it ran."""

@@ -288,6 +288,20 @@ def test_kept_all_air_views_have_no_windows_and_survive_the_cache(
         list(FeatureExtractor(tiny, cache_dir=tmp_path)([half]))
 
 
+def test_kept_views_with_only_small_or_thin_objects_are_cropped_to_them(
+    tiny: TinyBackbone,
+) -> None:
+    view = _air(200, 200)
+    view[50:60, 70:80] = 30  # 100 px: under 1% of the view
+    view[150, 20:180] = 30  # a one-pixel line: removed by the opening
+    scan = Scan("envelope", [view])
+    with pytest.raises(EmptyScanError, match="all 1 objects are under min_area"):
+        list(FeatureExtractor(tiny)([scan]))
+    (features,) = FeatureExtractor(tiny, empty_views="keep")([scan])
+    assert features.views[0].crop == CropBox(50, 20, 151, 180)
+    assert features.counts == [1]
+
+
 # --- colour conversion -------------------------------------------------------------------------
 
 

@@ -363,9 +363,19 @@ def test_an_all_air_view_is_left_out_and_the_other_views_scored(fitted: TinyGaus
     assert len(half.patches[1].boxes) == 0
 
 
+def test_a_view_with_only_small_objects_is_scored_not_flagged(fitted: TinyGaussian) -> None:
+    view = _air(200, 200)
+    view[50:60, 70:80] = 30  # under min_area: no parcel for the cropper, but real contents
+    (result,) = fitted.score([Scan("envelope", [view])])
+    assert result.score < EMPTY_SCAN_SCORE
+    np.testing.assert_array_equal(result.patches[0].boxes, [[50, 70, 60, 80]])
+    assert not np.isnan(result.maps[0][50:60, 70:80]).any()
+    assert np.isnan(result.maps[0][:50]).all()
+
+
 def test_fit_skips_all_air_scans_with_a_warning(train: list[Scan], cache: str) -> None:
     scans = [*train[:5], Scan("empty-tray", [_air()])]
-    with pytest.warns(ScanSkippedWarning, match="skipped 1 training scan.*empty-tray"):
+    with pytest.warns(ScanSkippedWarning, match="skipped 1 training scan.*all air.*empty-tray"):
         detector = TinyGaussian(_config(cache=cache)).fit(scans)
     assert detector.n_train_scans_ == 5
     assert detector.n_skipped_scans_ == 1

@@ -49,7 +49,7 @@ __all__ = ["EMPTY_SCAN_SCORE", "GaussianDetector"]
 log = logging.getLogger(__name__)
 
 EMPTY_SCAN_SCORE = 1e30
-"""Score (and partial scores) of a scan with no parcel in any view: far above any real score,
+"""Score (and partial scores) of a scan that is all air in every view: far above any real score,
 so the scan is always flagged for a person to look at, yet finite (JSON, sums, squares)."""
 
 N_FOLDS = 5
@@ -86,9 +86,11 @@ class GaussianDetector(Detector):
     (skipped when ``binarize`` is fixed); pass 3 reads it again to score the training scans for
     the combination weights. Memory does not grow with the number of scans.
 
-    A view with no parcel (all air) is left out: it gets no patches and an all-NaN map. A scan
-    with no parcel in any view cannot be judged; it scores :data:`EMPTY_SCAN_SCORE` so that a
-    person looks at it. In ``fit`` such scans are skipped with a ``ScanSkippedWarning``.
+    A view whose only objects are below ``min_area`` (or thinner than the opening) is cropped to
+    all its non-air pixels: small contents are still contents. A view whose every pixel is air
+    is left out: it gets no patches and an all-NaN map. A scan with no non-air pixel in any view
+    cannot be judged; it scores :data:`EMPTY_SCAN_SCORE` so that a person looks at it. In
+    ``fit`` such scans are skipped with a ``ScanSkippedWarning``.
 
     Fitted attributes: ``appearance_``, ``semantic_``, ``combination_`` (the models),
     ``binarize_threshold_``, ``ridge_``, ``weights_`` (``{"appearance": w_A, "semantic": w_S}``),
@@ -414,8 +416,8 @@ class GaussianDetector(Detector):
         if acc.n_skipped:
             more = ", ..." if acc.n_skipped > len(acc.skipped) else ""
             warnings.warn(
-                f"{self.name}: skipped {acc.n_skipped} training scan(s) with no parcel in any "
-                f"view (all air): {', '.join(acc.skipped)}{more}",
+                f"{self.name}: skipped {acc.n_skipped} training scan(s) that are all air in "
+                f"every view: {', '.join(acc.skipped)}{more}",
                 ScanSkippedWarning,
                 stacklevel=3,
             )
