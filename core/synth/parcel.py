@@ -33,13 +33,14 @@ MASK_ATTENUATION = 0.01
 """A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
 
 DIFFICULTY_P = {"easy": 0.81, "difficult": 0.16, "unrecognisable": 0.03}
-"""How often a threat is placed to be easy, difficult or unrecognisable (Griffin et al. §IV)."""
+"""How often a threat is placed to be easy, difficult or unrecognisable (methods.md §1.11)."""
 DISASSEMBLED_P = {"easy": 0.05, "difficult": 0.35, "unrecognisable": 0.7}
 """How often a threat of each difficulty is only one part of the weapon."""
 
 ITEM_VOLUME = 2.5e6
 """Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
 MAX_ITEMS = 40
+"""Most goods in one parcel."""
 PADDED_P = 0.6
 """How often the space left in a parcel is padded with void fill."""
 
