@@ -362,24 +362,30 @@ template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize
     const View2<T> p = view2<T>(p_in);
     if (p.rows > 1 && (p.s1 != 1 || p.s0 != p.cols))
         throw std::invalid_argument(fn_s + ": " + name_s + " must be C-contiguous here");
-    require_finite_matrix(fn, name, p);
     const py::ssize_t d = p.rows;
     py::array_t<T> s_arr({d, d});
     T *s = s_arr.mutable_data();
+    T poison = 0;
     {
         // Raw pointers into arrays the caller keeps alive: safe without the GIL.
         py::gil_scoped_release release;
         // Square tiles: the transposed reads p(j, i) of one tile reuse the same TILE cache lines.
         constexpr py::ssize_t TILE = 32;
         const T *pd = p.data;  // C-contiguous (checked above)
-#pragma omp parallel for schedule(static) if (d * d > PARALLEL_MIN)
+        // Every entry of P enters exactly one written value (diagonal blocks copied, the others
+        // in a sum), so v·0 summed over what is written detects a non-finite P in the same pass.
+#pragma omp parallel for schedule(static) reduction(+ : poison) if (d * d > PARALLEL_MIN)
         for (py::ssize_t ti = 0; ti < d; ti += TILE) {
             const py::ssize_t ti1 = std::min(d, ti + TILE);
             for (py::ssize_t i = ti; i < ti1; ++i) {
                 const py::ssize_t lo = i / b * b, hi = std::min(d, lo + b);
                 T *si = s + i * d;
+                const T *pi = pd + i * d;
                 std::fill(si, si + lo, T(0));
-                std::copy(pd + i * d + lo, pd + i * d + hi, si + lo);
+                for (py::ssize_t j = lo; j < hi; ++j) {
+                    si[j] = pi[j];
+                    poison += pi[j] * T(0);
+                }
             }
             T tile[TILE][TILE];  // P[tj:tj1, ti:ti1], read row by row (a power-of-two pitch
                                  // makes direct column reads thrash the cache)
@@ -392,12 +398,15 @@ template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize
                     const py::ssize_t hi = std::min(d, (i / b + 1) * b);
                     T *si = s + i * d;
                     const T *pi = pd + i * d;
-                    for (py::ssize_t j = std::max(tj, hi); j < tj1; ++j)
+                    for (py::ssize_t j = std::max(tj, hi); j < tj1; ++j) {
                         si[j] = pi[j] + tile[j - tj][i - ti];
+                        poison += si[j] * T(0);
+                    }
                 }
             }
         }
     }
+    if (poison != T(0)) require_finite_matrix(fn, name, p);  // throws, naming the first entry
     return s_arr;
 }
 
@@ -432,6 +441,46 @@ template <typename T> void row_dot_add(py::array_t<double, py::array::c_style> &
                     acc += static_cast<double>(a(i, j)) * static_cast<double>(b(i, j));
             }
             o[i] += acc;
+        }
+    }
+}
+
+// acc[i] = Σ_J Σ_k T_J[i, k]·y[i, j0(J) + k] in double, where t holds the column-block products
+// T_J (N × width of block J, C-contiguous) one after another: the row dots of every block of the
+// symmetrised GEMM in one parallel region (each region end is a barrier, and barriers are what a
+// busy machine makes slow).
+template <typename T> void block_row_dots(py::array_t<double, py::array::c_style> &acc,
+                                          const py::array &t_in, const py::array &y_in,
+                                          py::ssize_t b) {
+    const char *fn = "mahalanobis";
+    require_layout<T>(fn, "block_row_dots t", t_in);
+    require_layout<T>(fn, "block_row_dots y", y_in);
+    require_ndim(fn, "block_row_dots y", y_in, 2);
+    const View2<T> y = view2<T>(y_in);
+    const py::ssize_t n = y.rows, d = y.cols;
+    if (b < 1 || acc.ndim() != 1 || acc.shape(0) != n || t_in.ndim() != 1 ||
+        t_in.shape(0) != n * d || (t_in.strides(0) != static_cast<py::ssize_t>(sizeof(T)) && n * d > 1) ||
+        (y.s1 != 1 && d > 1))
+        throw std::invalid_argument("mahalanobis: block_row_dots arguments do not match");
+    const T *t = static_cast<const T *>(t_in.data());
+    double *o = acc.mutable_data();
+    {
+        // Raw pointers into arrays the caller keeps alive: safe without the GIL.
+        py::gil_scoped_release release;
+#pragma omp parallel for schedule(static) if (n > 1 && n * d > PARALLEL_MIN)
+        for (py::ssize_t i = 0; i < n; ++i) {
+            const T *yi = y.data + i * y.s0;
+            double total = 0;
+            for (py::ssize_t j0 = 0; j0 < d; j0 += b) {
+                const py::ssize_t w = std::min(b, d - j0);
+                const T *ti = t + n * j0 + i * w;  // block J starts after n·j0 elements
+                double part = 0;
+#pragma omp simd reduction(+ : part)
+                for (py::ssize_t k = 0; k < w; ++k)
+                    part += static_cast<double>(ti[k]) * static_cast<double>(yi[j0 + k]);
+                total += part;
+            }
+            o[i] = total;
         }
     }
 }
@@ -477,6 +526,16 @@ void register_mahalanobis(py::module_ &m) {
         py::arg("precision"), py::arg("block"), py::arg("fn") = "mahalanobis",
         py::arg("name") = "precision",
         "Block-upper-triangular symmetrised precision for the GEMM path.");
+    m.def(
+        "mahalanobis_block_row_dots",
+        [](py::array_t<double, py::array::c_style> &acc, const py::array &t, const py::array &y,
+           py::ssize_t block) {
+            if (is_f32(y)) return block_row_dots<float>(acc, t, y, block);
+            if (is_f64(y)) return block_row_dots<double>(acc, t, y, block);
+            throw_dtype(y);
+        },
+        py::arg("acc").noconvert(), py::arg("t"), py::arg("y"), py::arg("block"),
+        "acc[i] = sum over column blocks J of T_J[i, :] . y[i, J], T_J stored one after another.");
     m.def(
         "mahalanobis_require_finite",
         [](const py::array &a, const std::string &fn, const std::string &name) {

@@ -443,3 +443,17 @@ def test_size_one_axes_with_odd_strides_are_accepted(route: str) -> None:
         got_topn = topn_excursion(x, mean, np.ones(1)[::3], precision, 1)
     np.testing.assert_allclose(got, mahalanobis_ref(x, mean, precision), rtol=1e-12)
     np.testing.assert_allclose(got_topn, got, rtol=1e-12)
+
+
+@pytest.mark.parametrize("where", [(0, 1), (6, 0), (1, 5), (4, 4), (6, 6)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_symmetrised_path_names_a_non_finite_precision_entry(
+    where: tuple[int, int], bad: float
+) -> None:
+    # Diagonal, upper and lower blocks of the symmetrised precision (D = 7 in blocks of 3).
+    precision = with_value(np.eye(7), where, bad)
+    with (
+        path(PATHS["sym"]),
+        pytest.raises(ValueError, match=rf"precision\[{where[0]}, {where[1]}\]"),
+    ):
+        mahalanobis(np.ones((5, 7)), np.zeros(7), precision)
