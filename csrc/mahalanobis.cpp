@@ -1,6 +1,6 @@
 // Squared Mahalanobis distances of the rows of X: a direct blocked OpenMP kernel, and the three
-// O(N·D + D²) helpers (centring, block-symmetrised precision, fused row dot) that wrap the BLAS GEMM
-// path chosen by xadt.kernels.scoring for large inputs.
+// O(N·D + D²) helpers (centring, block-symmetrised precision, fused row dots) around the BLAS
+// GEMM path that xadt.kernels.scoring chooses for large inputs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -87,7 +87,8 @@ template <typename T> View2<T> view2(const py::array &a) {
 template <typename T> void require_finite_vector(const char *fn, const char *name, const T *v,
                                                  py::ssize_t d) {
     for (py::ssize_t j = 0; j < d; ++j)
-        if (!std::isfinite(v[j])) throw_not_finite(fn, name, j, 0, static_cast<double>(v[j]), false);
+        if (!std::isfinite(v[j]))
+            throw_not_finite(fn, name, j, 0, static_cast<double>(v[j]), false);
 }
 
 // Checks shared by the direct kernel and the GEMM helpers; returns D.
@@ -348,8 +349,9 @@ template <typename T> void centre(const py::array &x_in, const py::array &mean_i
 // rows [0, j0) of S[:, J] hold P[:j0, J] + P[J, :j0]ᵀ and rows J hold P[J, J]; rows below j1
 // are zero. Then yᵀPy = Σ_J rowdot(y[:, :j1] S[:j1, J], y[:, J]), roughly half the flops of
 // (yP)·y, for any P (symmetric or not). Rejects non-finite entries.
-template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize_t b,
-                                                const std::string &fn_s, const std::string &name_s) {
+template <typename T>
+py::array_t<T> sym_blocks(const py::array &p_in, py::ssize_t b, const std::string &fn_s,
+                          const std::string &name_s) {
     const char *fn = fn_s.c_str(), *name = name_s.c_str();
     require_ndim(fn, name, p_in, 2);
     require_layout<T>(fn, name, p_in);
@@ -410,9 +412,10 @@ template <typename T> py::array_t<T> sym_blocks(const py::array &p_in, py::ssize
     return s_arr;
 }
 
-// out[i] += Σ_k a[i, k]·b[i, k] in double: the fused row dot after each GEMM block.
-template <typename T> void row_dot_add(py::array_t<double, py::array::c_style> &out, const py::array &a_in,
-                                       const py::array &b_in) {
+// out[i] += Σ_k a[i, k]·b[i, k] in double: the fused row dot after the plain GEMM.
+template <typename T>
+void row_dot_add(py::array_t<double, py::array::c_style> &out, const py::array &a_in,
+                 const py::array &b_in) {
     const char *fn = "mahalanobis";
     require_ndim(fn, "row_dot_add a", a_in, 2);
     require_ndim(fn, "row_dot_add b", b_in, 2);
@@ -459,7 +462,8 @@ template <typename T> void block_row_dots(py::array_t<double, py::array::c_style
     const View2<T> y = view2<T>(y_in);
     const py::ssize_t n = y.rows, d = y.cols;
     if (b < 1 || acc.ndim() != 1 || acc.shape(0) != n || t_in.ndim() != 1 ||
-        t_in.shape(0) != n * d || (t_in.strides(0) != static_cast<py::ssize_t>(sizeof(T)) && n * d > 1) ||
+        t_in.shape(0) != n * d ||
+        (t_in.strides(0) != static_cast<py::ssize_t>(sizeof(T)) && n * d > 1) ||
         (y.s1 != 1 && d > 1))
         throw std::invalid_argument("mahalanobis: block_row_dots arguments do not match");
     const T *t = static_cast<const T *>(t_in.data());

@@ -120,16 +120,16 @@ template <typename T> Inputs<T> check_inputs(const py::array &x, const py::array
 }
 
 // z[j] = (x[j] − mean[j]) / std[j] in double over contiguous rows; false when one is not finite.
-// Built for AVX-512, AVX2 and baseline x86-64 (the build passes no -march); subtraction and division
-// are correctly rounded at every vector width, so all three give the same bits.
+// Built for AVX-512, AVX2 and baseline x86-64 (the build passes no -march); subtraction and
+// division are correctly rounded at every vector width, so all three give the same bits.
 template <typename T>
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) bool
 zscores_contiguous(const T *x, const T *mean, const T *std_, py::ssize_t d, double *z) {
     double poison = 0;  // v·0 is 0 for finite v and NaN for ±inf or NaN: a vectorisable check
 #pragma omp simd reduction(+ : poison)
     for (py::ssize_t j = 0; j < d; ++j) {
-        const double v =
-            (static_cast<double>(x[j]) - static_cast<double>(mean[j])) / static_cast<double>(std_[j]);
+        const double v = (static_cast<double>(x[j]) - static_cast<double>(mean[j])) /
+                         static_cast<double>(std_[j]);
         z[j] = v;
         poison += v * 0.0;
     }
