@@ -32,7 +32,7 @@ class Calibration:
         normal_std: their standard deviation.
         normal_quantiles: their 50th, 90th, 99th percentiles and maximum.
         map_low: low end of the fixed colour scale of localisation maps (normal patch median).
-        map_high: high end of that scale (the threshold, or the 99th patch percentile).
+        map_high: high end of that scale (the 99th percentile of normal patch scores).
     """
 
     threshold: float
@@ -78,11 +78,13 @@ def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
         raise XadtError(msg)
     scores = np.array([r.score for r in results], dtype=np.float64)
     threshold = threshold_at_fpr(scores, target_fpr)
+    # Maps are drawn from patch scores, which need not share the scan score's units (a combined
+    # score weighs its parts), so the colour scale comes from normal patch scores alone.
     patch_scores = np.concatenate(
         [p.scores for r in results for p in r.patches] or [scores]
     ).astype(np.float64)
     low = float(np.median(patch_scores))
-    high = float(max(threshold, np.percentile(patch_scores, 99)))
+    high = float(np.percentile(patch_scores, 99))
     if not high > low:
         high = low + 1.0
     return Calibration(

@@ -65,3 +65,14 @@ def test_split_holdout_streams_and_partitions() -> None:
     assert set(fitted).isdisjoint(s.id for s in held_out)
     assert len(fitted) + len(held_out) == 200
     assert held_out
+
+
+def test_map_scale_comes_from_patch_scores_alone() -> None:
+    # A combined scan score is a weighted sum, far smaller than the raw patch scores mapped.
+    results = _results([1000.0, 2000.0, 3000.0])
+    for r in results:
+        r.score = r.score * 1e-4
+    calibration = calibrate(results, target_fpr=0.3)
+    patch = np.array([500.0, 1000.0, 1000.0, 2000.0, 1500.0, 3000.0])
+    assert calibration.map_low == pytest.approx(np.median(patch))
+    assert calibration.map_high == pytest.approx(np.percentile(patch, 99))
