@@ -365,6 +365,8 @@ class _Run:
         for chunk in _chunks(scans, _CHUNK):
             results = self.detector.score(chunk)
             self._check(chunk, results)
+            if self.detector.calibration is not None:
+                self.detector.calibration.flag(results)
             for scan, result in zip(chunk, results, strict=True):
                 self.records.append(
                     ScanRecord(scan.id, anomalous, result.score, dict(result.partial), result.flag)

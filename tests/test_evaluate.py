@@ -509,3 +509,16 @@ def test_cli_bad_input_is_one_error_line(
     assert result.stderr.startswith("error: ")
     assert phrase in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_flags_come_from_the_models_calibration() -> None:
+    from xadt.calibration import calibrate
+
+    detector = fitted(threshold=None)
+    normal = make_scans(6, anomalous=False, seed=1)
+    detector.calibration = calibrate(detector.score(normal), target_fpr=0.2)
+    report = ev.evaluate_scans(detector, normal, make_scans(4, anomalous=True, seed=2), **FAST)
+    assert report.flag_rate_normal is not None
+    assert report.flag_rate_normal <= 0.2
+    assert report.flag_rate_anomalous is not None
+    assert not any("no threshold" in n for n in report.notes)
