@@ -13,7 +13,6 @@ import itertools
 import json
 import math
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import xadt
-from xadt import metrics
+from xadt import metrics, outputs
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.scans import Scan, ScanFolder, iter_scans
@@ -499,13 +498,10 @@ def check_report_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
         XadtError: ``path`` is a folder, or a file and ``overwrite`` is false.
     """
     target = Path(path)
-    if target.is_dir():
-        msg = f"{target}: is a folder; name a file for the report"
-        raise XadtError(msg)
-    if target.exists() and not overwrite:
+    if not overwrite and target.exists() and not target.is_dir():
         msg = f"{target}: a report already exists; pass --overwrite to replace it"
         raise XadtError(msg)
-    return target
+    return outputs.check_output_file(target, overwrite=overwrite, what="report")
 
 
 def write_report(
@@ -520,19 +516,9 @@ def write_report(
     """
     target = check_report_path(path, overwrite=overwrite)
     text = json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n"
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(target)  # os.replace: atomic on POSIX and Windows
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        msg = f"{target}: cannot write the report ({exc.strerror or exc})"
-        raise XadtError(msg) from None
-    return target
+    return outputs.write_bytes_atomic(
+        target, text.encode("utf-8"), overwrite=overwrite, what="report"
+    )
 
 
 def _chunks(scans: Iterable[Scan], size: int) -> Iterator[list[Scan]]:
