@@ -14,61 +14,23 @@
 #include <string>
 #include <vector>
 
+#include "checks.hpp"
+
 namespace py = pybind11;
 
 namespace {
 
-// Below this many element operations a parallel region costs more than it saves.
-constexpr py::ssize_t PARALLEL_MIN = py::ssize_t(1) << 15;
-
-// A read-only strided 2-D view (strides in elements), so non-contiguous inputs need no copy.
-template <typename T> struct View2 {
-    const T *data;
-    py::ssize_t rows, cols, s0, s1;
-    const T &operator()(py::ssize_t i, py::ssize_t j) const { return data[i * s0 + j * s1]; }
-};
-
-std::string shape_text(const py::array &a) {
-    std::ostringstream out;
-    out << "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) {
-        out << (k ? ", " : "") << a.shape(k);
-        if (a.ndim() == 1) out << ",";
-    }
-    out << ")";
-    return out.str();
-}
+using xadt::PARALLEL_MIN;
+using xadt::require_layout;
+using xadt::require_ndim;
+using xadt::shape_text;
+using xadt::View2;
+using xadt::view2;
 
 constexpr const char *FN = "topn_excursion";
 
 [[noreturn]] void fail(const std::string &what) {
     throw std::invalid_argument(std::string(FN) + ": " + what);
-}
-
-void require_ndim(const char *name, const py::array &a, py::ssize_t ndim) {
-    if (a.ndim() != ndim) {
-        std::ostringstream msg;
-        msg << name << " must be " << ndim << "-D, got shape " << shape_text(a);
-        fail(msg.str());
-    }
-}
-
-// Every argument must share x's dtype (the wrapper casts); strides must be whole elements.
-template <typename T> void require_layout(const char *name, const py::array &a) {
-    if (!a.dtype().is(py::dtype::of<T>()))
-        fail(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + " but x has " +
-             std::string(py::str(py::dtype::of<T>())));
-    const auto addr = reinterpret_cast<std::uintptr_t>(a.data());
-    bool aligned = addr % alignof(T) == 0;
-    for (py::ssize_t k = 0; k < a.ndim(); ++k)
-        aligned = aligned && a.strides(k) % static_cast<py::ssize_t>(sizeof(T)) == 0;
-    if (!aligned) fail(std::string(name) + " is not aligned to its element size");
-}
-
-template <typename T> View2<T> view2(const py::array &a) {
-    constexpr auto item = static_cast<py::ssize_t>(sizeof(T));
-    return {static_cast<const T *>(a.data()), a.shape(0), a.shape(1), a.strides(0) / item,
-            a.strides(1) / item};
 }
 
 // The validated inputs of one call; mean and std are 1-D, possibly strided.
@@ -80,12 +42,12 @@ template <typename T> struct Inputs {
 
 template <typename T> Inputs<T> check_inputs(const py::array &x, const py::array &mean,
                                              const py::array &std_, py::ssize_t n) {
-    require_ndim("x", x, 2);
-    require_ndim("mean", mean, 1);
-    require_ndim("std", std_, 1);
-    require_layout<T>("x", x);
-    require_layout<T>("mean", mean);
-    require_layout<T>("std", std_);
+    require_ndim(FN, "x", x, 2);
+    require_ndim(FN, "mean", mean, 1);
+    require_ndim(FN, "std", std_, 1);
+    require_layout<T>(FN, "x", x);
+    require_layout<T>(FN, "mean", mean);
+    require_layout<T>(FN, "std", std_);
     const py::ssize_t d = x.shape(1);
     if (d < 1) fail("x has no columns");
     if (mean.shape(0) != d)
@@ -278,8 +240,8 @@ template <typename T> py::array_t<T> topn_scores(const py::array &x_in, const py
                                                  const py::array &std_in,
                                                  const py::array &corr_in, py::ssize_t n_in) {
     const Inputs<T> in = check_inputs<T>(x_in, mean_in, std_in, n_in);
-    require_ndim("inv_corr", corr_in, 2);
-    require_layout<T>("inv_corr", corr_in);
+    require_ndim(FN, "inv_corr", corr_in, 2);
+    require_layout<T>(FN, "inv_corr", corr_in);
     if (corr_in.shape(0) != corr_in.shape(1))
         fail("inv_corr must be square, got shape " + shape_text(corr_in));
     if (corr_in.shape(0) != in.d)
