@@ -23,12 +23,7 @@ namespace py = pybind11;
 
 namespace {
 
-using xadt::PARALLEL_MIN;
-using xadt::require_layout;
-using xadt::require_ndim;
-using xadt::shape_text;
-using xadt::View2;
-using xadt::view2;
+using namespace xadt;  // View2, view2, PARALLEL_MIN and the checks in checks.hpp
 
 [[noreturn]] void throw_not_finite(const char *fn, const char *name, py::ssize_t i, py::ssize_t j,
                                    double value, bool two_d) {
