@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xadt.errors import XadtError
 from xadt.scans import ScanSkippedWarning
 from xadt.training import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR, train
 from xadt.training import Progress as StageProgress
@@ -89,6 +90,27 @@ def train_command(
             show_default=False,
         ),
     ] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            "--backbone",
+            metavar="NAME",
+            help="Backbone, for detectors with a 'backbone' option (--set backbone=NAME).",
+            show_default=False,
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help="Backbone weights file, e.g. a torchvision ResNet state dict "
+            "(--set weights=FILE).",
+            show_default=False,
+        ),
+    ] = None,
     holdout: Annotated[
         float,
         typer.Option("--holdout", help="Fraction of the scans held out of the fit to calibrate."),
@@ -109,12 +131,20 @@ def train_command(
     A fraction of the scans is held out of the fit; the threshold is set on their anomaly
     scores at the target false-alarm rate. No anomaly is used.
     """
+    shorthands = {"backbone": backbone, "weights": weights and weights.absolute()}
+    overrides = [f"{key}={value}" for key, value in shorthands.items() if value is not None]
+    for pair in sets or []:
+        key = pair.partition("=")[0].strip()
+        if shorthands.get(key) is not None:
+            msg = f"--{key} and --set {key}=... both set {key!r}; pass only one"
+            raise XadtError(msg)
+        overrides.append(pair)
     with stage_progress() as progress:
         result = train(
             plugin,
             data,
             output=output,
-            overrides=sets or [],
+            overrides=overrides,
             cache=cache,
             holdout=holdout,
             target_fpr=target_fpr,

@@ -249,10 +249,12 @@ def test_weights_that_are_not_a_state_dict(tmp_path: Path, content: object, matc
 def test_weights_file_missing_or_garbage(tmp_path: Path) -> None:
     with pytest.raises(XadtError, match=r"nowhere\.pth.*not found"):
         resnet(152, weights=tmp_path / "nowhere.pth")
-    garbage = tmp_path / "garbage.pth"
-    garbage.write_bytes(b"not a torch file at all")
-    with pytest.raises(XadtError, match=r"garbage\.pth"):
-        resnet(152, weights=garbage)
+    # Arbitrary bytes make the restricted unpickler fail in many ways (b"junk\n": KeyError).
+    for k, junk in enumerate([b"not a torch file at all", b"junk\n", b"\x80\x02}q\x00", b"\x00"]):
+        garbage = tmp_path / f"garbage{k}.pth"
+        garbage.write_bytes(junk)
+        with pytest.raises(XadtError, match=rf"garbage{k}\.pth"):
+            resnet(18, weights=garbage)
     truncated = tmp_path / "truncated.pth"
     torch.save(ResNet(18).state_dict(), truncated)
     truncated.write_bytes(truncated.read_bytes()[:100_000])

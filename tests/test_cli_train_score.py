@@ -219,3 +219,18 @@ def test_score_with_unreadable_scans_scores_the_rest_and_exits_1(
     assert "s01" in result.stdout
     assert "error: 1 of 3 scans skipped: bad.png: file is empty" in result.stderr
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 3
+
+
+def test_train_backbone_and_weights_shorthands(store: Path, tmp_path: Path) -> None:
+    # A mismatched weights file is the backbone's error, tested in test_backbones.py.
+    data = write_scans(tmp_path / "normal", 4)
+    no_option = xadt("train", "-p", "baseline", data, "--backbone", "resnet18")
+    assert no_option.exit_code == 1
+    assert "baseline has no option 'backbone'" in no_option.stderr
+    both = xadt("train", "-p", "baseline", data, "--backbone", "resnet18", "--set", "backbone=x")
+    assert both.exit_code == 1
+    assert "--backbone and --set backbone=... both set 'backbone'" in both.stderr
+    missing = xadt("train", "-p", "baseline", data, "--weights", tmp_path / "absent.pth")
+    assert missing.exit_code == 2
+    assert "absent.pth" in missing.output
+    assert not store_path("baseline").exists()

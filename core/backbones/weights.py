@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from importlib import resources
@@ -79,15 +77,11 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise XadtError(msg)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-    ) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    # The restricted unpickler fails on arbitrary bytes with arbitrary exception types
+    # (KeyError, IndexError, UnicodeDecodeError, ...): any of them means "not a weights file".
+    except Exception as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
         msg = (
             f"weights file {str(path)!r} could not be read as a tensor-only torch.save file "
             f"(weights_only=True): {first}"
