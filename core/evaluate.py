@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import itertools
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from xadt import metrics, outputs
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.scans import Scan, ScanFolder, iter_scans
+from xadt.scoring import check_results
 
 __all__ = [
     "Estimate",
@@ -392,21 +392,14 @@ class _Run:
 
     def _check(self, chunk: list[Scan], results: list[ScanResult]) -> None:
         name = self.detector.name
-        if len(results) != len(chunk):
-            msg = f"{name}: score() returned {len(results)} results for {len(chunk)} scans"
-            raise RuntimeError(msg)
+        check_results(
+            name,
+            chunk,
+            results,
+            what="non-finite scores",
+            hint="; metrics need finite anomaly scores",
+        )
         for scan, result in zip(chunk, results, strict=True):
-            if result.scan_id != scan.id:
-                msg = f"{name}: result {result.scan_id!r} came back for scan {scan.id!r}"
-                raise RuntimeError(msg)
-            values = {"score": result.score, **result.partial}
-            bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-            if bad:
-                msg = (
-                    f"{name} gave scan {scan.id!r} non-finite scores {bad}; "
-                    "metrics need finite anomaly scores"
-                )
-                raise XadtError(msg)
             if result.maps and (
                 len(result.maps) != len(scan.views)
                 or any(

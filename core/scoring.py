@@ -177,22 +177,40 @@ def score_in_chunks(
         yield from _score_batch(detector, batch, on_chunk)
 
 
-def _score_batch(
-    detector: Detector, batch: list[Scan], on_chunk: OnChunk | None
-) -> list[ScanResult]:
-    results = list(detector.score(batch))
-    if len(results) != len(batch):
-        msg = f"{detector.name}: score() returned {len(results)} results for {len(batch)} scans"
+def check_results(
+    name: str,
+    scans: Sequence[Scan],
+    results: Sequence[ScanResult],
+    *,
+    what: str = "non-finite anomaly scores",
+    hint: str = "",
+) -> None:
+    """Check that ``results`` answer ``scans`` one for one, in order, with finite scores.
+
+    Raises:
+        RuntimeError: the detector broke the contract (wrong number or order of results).
+        XadtError: a score or partial score is not finite; the message is
+            ``"<name> gave scan '<id>' <what> {...}<hint>"``.
+    """
+    if len(results) != len(scans):
+        msg = f"{name}: score() returned {len(results)} results for {len(scans)} scans"
         raise RuntimeError(msg)
-    for scan, result in zip(batch, results, strict=True):
+    for scan, result in zip(scans, results, strict=True):
         if result.scan_id != scan.id:
-            msg = f"{detector.name}: result {result.scan_id!r} came back for scan {scan.id!r}"
+            msg = f"{name}: result {result.scan_id!r} came back for scan {scan.id!r}"
             raise RuntimeError(msg)
         values = {"score": result.score, **result.partial}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
-            msg = f"{detector.name} gave scan {scan.id!r} non-finite anomaly scores {bad}"
+            msg = f"{name} gave scan {scan.id!r} {what} {bad}{hint}"
             raise XadtError(msg)
+
+
+def _score_batch(
+    detector: Detector, batch: list[Scan], on_chunk: OnChunk | None
+) -> list[ScanResult]:
+    results = list(detector.score(batch))
+    check_results(detector.name, batch, results)
     if detector.calibration is not None:
         detector.calibration.flag(results)
     if on_chunk is not None:
