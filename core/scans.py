@@ -23,6 +23,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from xadt.colour import false_colour
 from xadt.errors import XadtError
 
 Encoding = Literal["rgb", "grey", "dual-energy"]
@@ -304,7 +305,7 @@ def to_rgb(scan: Scan) -> Scan:
 
     RGB scans are returned as they are. Grey views are repeated into three channels (dtype kept).
     Dual-energy views are scaled to transmissions in (0, 1] (uint16 by 65535, uint8 by 255) and
-    rendered by ``xadt.synth.render.false_colour(high, low)``, giving uint8 views. Masks and
+    rendered by ``xadt.colour.false_colour(high, low)``, giving uint8 views. Masks and
     sources are kept.
     """
     if scan.encoding == "rgb":
@@ -312,8 +313,6 @@ def to_rgb(scan: Scan) -> Scan:
     if scan.encoding == "grey":
         views = [np.repeat(view, 3, axis=2) for view in scan.views]
     else:
-        from xadt.synth.render import false_colour  # lazy: rendering pulls in the synthesiser
-
         views = [
             false_colour(_transmission(view[..., 0]), _transmission(view[..., 1]))
             for view in scan.views

@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from xadt.colour import false_colour
 from xadt.errors import XadtError
 from xadt.scans import (
     IMAGE_EXTENSIONS,
@@ -580,7 +581,6 @@ def test_to_rgb_repeats_grey_and_keeps_rgb() -> None:
 
 
 def test_to_rgb_renders_dual_energy_with_false_colour() -> None:
-    render = pytest.importorskip("xadt.synth.render")
     high = np.linspace(1000, 65535, 6 * 7, dtype=np.uint16).reshape(6, 7)
     low = (high // 2).astype(np.uint16)
     scan = Scan("d", [np.stack([high, low], axis=-1)], encoding="dual-energy")
@@ -589,5 +589,5 @@ def test_to_rgb_renders_dual_energy_with_false_colour() -> None:
     (view,) = rgb.views
     assert view.shape == (6, 7, 3)
     assert view.dtype == np.uint8
-    expected = render.false_colour(high.astype(np.float32) / 65535, low.astype(np.float32) / 65535)
+    expected = false_colour(high.astype(np.float32) / 65535, low.astype(np.float32) / 65535)
     np.testing.assert_array_equal(view, expected)

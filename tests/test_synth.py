@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from xadt.cli.app import app
+from xadt.colour import attenuation_ratio, false_colour
 from xadt.errors import XadtError
-from xadt.synth import THREATS, dataset, false_colour, make_parcel, write_dataset
+from xadt.synth import THREATS, dataset, make_parcel, write_dataset
 from xadt.synth.dataset import generate, scan_rng
-from xadt.synth.materials import MATERIALS, attenuation_ratio
+from xadt.synth.materials import MATERIALS
 from xadt.synth.realism import baseline_aurocs
 from xadt.synth.render import expose, project
 from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Tube, View, rotation

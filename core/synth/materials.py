@@ -1,56 +1,14 @@
 """Materials and their X-ray attenuation at the simulator's two effective energies.
 
-A material is an effective atomic number and a density. Its mass-attenuation coefficient comes from
-a two-term model: Compton scattering (Klein–Nishina, per electron, nearly independent of Z) plus
-photoelectric absorption per electron ∝ Z^3.5 / E^3. The ratio of low- to high-energy attenuation
-then rises with Z, which is what separates organic, inorganic and metal in a dual-energy scan.
+A material is an effective atomic number and a density; its mass attenuation follows the two-term
+model of :mod:`xadt.colour`, which also renders dual-energy scans in false colour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-E_LOW = 60.0
-"""Effective energy of the low-energy image, keV."""
-E_HIGH = 110.0
-"""Effective energy of the high-energy image, keV."""
-
-_AVOGADRO = 6.02214076e23
-_R_E2 = 7.9407877e-26  # classical electron radius squared, cm²
-# Photoelectric constant (cm² keV³ per electron, times Z^-3.5), chosen so that iron (Z 26)
-# has the tabulated ~1.05 cm²/g photoelectric coefficient at 60 keV.
-_PHOTO = 5.43 / _AVOGADRO
-_PHOTO_EXPONENT = 3.5
-
-
-def klein_nishina(energy_kev: float) -> float:
-    """Total Klein–Nishina cross-section per electron (cm²) at ``energy_kev``."""
-    k = energy_kev / 511.0
-    a = (1 + k) / k**2 * (2 * (1 + k) / (1 + 2 * k) - np.log(1 + 2 * k) / k)
-    b = np.log(1 + 2 * k) / (2 * k) - (1 + 3 * k) / (1 + 2 * k) ** 2
-    return float(2 * np.pi * _R_E2 * (a + b))
-
-
-def z_over_a(z: float | np.ndarray) -> float | np.ndarray:
-    """Electrons per nucleon: ~0.55 for hydrogen-rich organics, 0.5 at Z ≈ 8, ~0.4 for lead."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.where(z < 8, 0.5 + 0.025 * (8 - z), 0.5 - 0.0014 * (z - 8))
-    return float(out) if out.ndim == 0 else out
-
-
-def mass_attenuation(z: float | np.ndarray, energy_kev: float) -> float | np.ndarray:
-    """Mass attenuation μ/ρ (cm²/g) of effective atomic number ``z`` at ``energy_kev``."""
-    z = np.asarray(z, dtype=np.float64)
-    per_electron = klein_nishina(energy_kev) + _PHOTO * z**_PHOTO_EXPONENT / energy_kev**3
-    out = _AVOGADRO * z_over_a(z) * per_electron
-    return float(out) if out.ndim == 0 else out
-
-
-def attenuation_ratio(z: float | np.ndarray) -> float | np.ndarray:
-    """Low- over high-energy attenuation, log(T_low)/log(T_high), of a single material."""
-    return mass_attenuation(z, E_LOW) / mass_attenuation(z, E_HIGH)
+from xadt.colour import E_HIGH, E_LOW, mass_attenuation
 
 
 @dataclass(frozen=True)

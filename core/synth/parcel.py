@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from xadt.colour import false_colour
 from xadt.scans import Scan
 from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item
 from xadt.synth.parts import Item, mat, shell_box
-from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, false_colour, project
+from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, project
 from xadt.synth.shapes import View, random_rotation, rotation
 from xadt.synth.threats import THREATS, make_threat
 

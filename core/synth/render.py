@@ -1,7 +1,7 @@
-"""Image formation: Beer–Lambert projection, photon noise, detector blur and false colour.
+"""Image formation: Beer–Lambert projection, photon noise and detector blur.
 
-:func:`false_colour` is the xadt false-colour convention for dual-energy scans; the scan readers
-use it to render user high/low transmission images the same way the simulator does.
+The false colour of the rendered dual-energy pair is :func:`xadt.colour.false_colour`, the same
+convention the scan readers apply to a user's high/low transmission images.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import ndimage, special
 
-from xadt.synth.materials import attenuation_ratio
 from xadt.synth.parts import Part
 from xadt.synth.shapes import View
 
@@ -151,79 +150,4 @@ def expose(
     return noisy
 
 
-# The LUT is indexed by high-energy transmission (brightness) and by the low/high
-# log-attenuation ratio (material); both are quantised finely enough that steps stay invisible.
-_N_T = 1024
-_N_R = 96
-_R_MIN, _R_MAX = 1.0, 4.6
-_Z_ANCHORS = np.array([1.0, 7.5, 9.0, 10.5, 12.0, 16.0, 18.5, 22.0, 30.0, 90.0])
-_RGB_ANCHORS = np.array(
-    [
-        [1.00, 0.55, 0.10],  # organic: orange
-        [1.00, 0.55, 0.10],
-        [0.95, 0.65, 0.10],
-        [0.55, 0.75, 0.15],
-        [0.25, 0.70, 0.20],  # inorganic: green
-        [0.20, 0.65, 0.35],
-        [0.15, 0.50, 0.75],
-        [0.10, 0.35, 0.90],  # metal: blue
-        [0.08, 0.25, 0.85],
-        [0.05, 0.15, 0.60],
-    ]
-)
-
-
-def colour_of_z(z: np.ndarray) -> np.ndarray:
-    """Fully saturated false colour (float RGB in [0, 1]) of effective atomic number ``z``."""
-    z = np.asarray(z, dtype=np.float64)
-    return np.stack([np.interp(z, _Z_ANCHORS, _RGB_ANCHORS[:, c]) for c in range(3)], axis=-1)
-
-
-@functools.cache
-def _lut() -> np.ndarray:
-    t = (np.arange(_N_T) + 0.5) / _N_T
-    att = -np.log(t)[:, None]
-    ratio = _R_MIN + (np.arange(_N_R) + 0.5) / _N_R * (_R_MAX - _R_MIN)
-    zs = np.linspace(1, 90, 2000)
-    z = np.interp(ratio, attenuation_ratio(zs), zs)
-    base = colour_of_z(z)[None, :, :]
-    # Thin material tints lightly, thicker material saturates, and brightness falls with the
-    # total attenuation; air (att ≈ 0) stays white whatever the noisy ratio says.
-    sat = (1 - np.exp(-np.maximum(att - 0.01, 0) / 0.22))[..., None]
-    bright = np.exp(-0.42 * att)[..., None]
-    rgb = (1 - sat + sat * base) * bright
-    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8).reshape(_N_T * _N_R, 3)
-
-
-def false_colour(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """Render dual-energy transmission images as the xadt false-colour RGB image.
-
-    Args:
-        high: (H, W) float transmission I/I0 at the high energy, in (0, 1].
-        low: (H, W) float transmission at the low energy, same shape.
-
-    Returns:
-        (H, W, 3) uint8 RGB. Hue encodes the material from the ratio of log-attenuations
-        log(low)/log(high): organic (Z_eff < ~10) orange, inorganic (~10–18) green, metal
-        (> ~18) blue. Brightness falls with the high-energy attenuation; air (transmission 1)
-        is white, and thin material is pale, so air stays at grey ≥ 240/255.
-    """
-    high = np.asarray(high)
-    low = np.asarray(low)
-    if high.shape != low.shape or high.ndim != 2:
-        msg = (
-            f"false_colour: expected two (H, W) images of one shape, "
-            f"got {high.shape} and {low.shape}"
-        )
-        raise ValueError(msg)
-    th = np.clip(high, 1e-6, 1).astype(np.float32, copy=False)
-    tl = np.clip(low, 1e-6, 1).astype(np.float32, copy=False)
-    a_hi = -np.log(th)
-    a_lo = -np.log(tl)
-    ratio = a_lo / np.maximum(a_hi, np.float32(0.02))
-    ir = (ratio - np.float32(_R_MIN)) * np.float32(_N_R / (_R_MAX - _R_MIN))
-    np.clip(ir, 0, _N_R - 1, out=ir)
-    it = th * np.float32(_N_T)
-    np.clip(it, 0, _N_T - 1, out=it)
-    index = it.astype(np.int32) * _N_R + ir.astype(np.int32)
-    return np.take(_lut(), index, axis=0)
+__all__ = ["DOSE_HIGH", "DOSE_LOW", "expose", "project", "standard_normal"]
