@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -556,3 +557,20 @@ def test_bad_loader_options_name_the_option(tmp_path: Path, options: dict, name:
 def test_equal_settings_give_equal_keys() -> None:
     assert PatchSettings(downscale=1) == PatchSettings(downscale=1.0)
     assert json.dumps(vars(PatchSettings(downscale=1))) == json.dumps(vars(PatchSettings()))
+
+
+def test_workers_get_the_file_name_not_the_patches(tmp_path: Path) -> None:
+    store = PatchStore.build(normal_scans(3), tmp_path, SMALL)
+    loader = store.loader(16)
+    next(iter(loader))  # maps the file in this process
+    assert len(pickle.dumps(loader.dataset)) < 1000 < store.nbytes
+
+
+def test_progress_counts_scans(tmp_path: Path) -> None:
+    calls: list[tuple[int, int | None]] = []
+    scans = normal_scans(3)
+    PatchStore.build(scans, tmp_path, SMALL, progress=lambda *a: calls.append(a))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    PatchStore.build(iter(scans), tmp_path, SMALL, progress=lambda *a: calls.append(a))
+    assert calls == [(1, None), (2, None), (3, None)]
