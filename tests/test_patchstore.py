@@ -118,6 +118,33 @@ def test_patches_equal_a_direct_crop_tile_and_extract(kind: str, tmp_path: Path)
             assert store.view_info(scan.id)[v] == (view.shape[:2], crop)
 
 
+@settings(max_examples=40)
+@given(
+    height=st.integers(8, 60),
+    width=st.integers(8, 60),
+    patch=st.integers(1, 40),
+    stride_fraction=st.floats(0.05, 1.0),
+    dtype=st.sampled_from([np.uint8, np.uint16, np.float32]),
+)
+def test_any_tiling_equals_the_kernels_with_white_overhang(
+    height: int, width: int, patch: int, stride_fraction: float, dtype: type
+) -> None:
+    view = _view(np.random.default_rng(height + 100 * width), height, width, 2, dtype)
+    stride = max(1, round(patch * stride_fraction))
+    result = scan_patches(
+        Scan("s", [view], encoding="dual-energy"),
+        PatchSettings(patch=patch, stride=stride, opening=1, min_area=0.0),
+    )
+    (one,) = result.views
+    crop = crop_air(view, channel=0, opening=1, min_area=0.0)
+    cropped = crop.apply(view)
+    local = tile_boxes(cropped.shape[0], cropped.shape[1], patch, stride)
+    expected = extract_patches(cropped, local, patch, 0.0, 1.0, full_scale(view.dtype))
+    np.testing.assert_array_equal(one.boxes, crop.shift(local))
+    assert one.patches.dtype == view.dtype
+    np.testing.assert_allclose(unit_patches(one.patches), expected, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_boxes_address_the_patch_pixels_at_downscale_1(kind: str, tmp_path: Path) -> None:
     scans = KINDS[kind]()
