@@ -17,6 +17,7 @@ import pytest
 from xadt.plugins.gaussian import GaussianDetector
 from xadt.scans import iter_scans
 from xadt.synth.dataset import write_dataset
+from xadt.training_data import TrainingData
 
 N_FIT = 8
 N_SCORE = 6
@@ -29,7 +30,8 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[GaussianDetector, 
     write_dataset(root / "data", normal=N_FIT, test_normal=N_SCORE, threat=0, seed=11)
     # A fixed binarisation threshold and fixed shrinkage keep the fit to one backbone pass.
     detector = GaussianDetector(binarize=0.03, shrinkage=0.5)
-    detector.fit(iter_scans(root / "data" / "train" / "normal"))
+    folder = iter_scans(root / "data" / "train" / "normal")
+    detector.fit(TrainingData(folder.ids, folder.read, description=str(folder.folder)))
     return detector, root / "data" / "test" / "normal"
 
 

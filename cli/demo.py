@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xadt.cli.common import progress_bar, registry, run_context
 from xadt.cli.eval import _table as eval_table
-from xadt.cli.train import stage_progress
-from xadt.demo import DEFAULT_PLUGIN, DEFAULT_SCALE, DemoSize, run_demo
+from xadt.workflows.demo import DEFAULT_PLUGIN, DEFAULT_SCALE, DemoSize, run_demo
 
 
 def demo_command(
@@ -55,7 +55,8 @@ def demo_command(
     """
     start = time.perf_counter()
     size = DemoSize(train=train_scans, test_normal=test_scans, threat=test_scans)
-    with stage_progress() as progress:
+    plugins = registry()
+    with progress_bar() as progress:
         result = run_demo(
             out,
             plugin=plugin,
@@ -64,13 +65,13 @@ def demo_command(
             overrides=sets or [],
             seed=seed,
             overwrite=overwrite,
-            progress=progress,
+            context=run_context(progress, plugins, seed=seed),
         )
     console = Console(highlight=False)
     t = result.training
     console.print(
-        f"trained {t.detector.name} on {t.n_fitted} synthetic normal parcels; threshold "
-        f"{t.calibration.threshold:.4g} set on {t.n_holdout} held-out normal parcels"
+        f"trained {t.model.name} on {t.n_fitted} synthetic normal parcels; threshold "
+        f"{t.model.calibration.threshold:.4g} set on {t.n_holdout} held-out normal parcels"
     )
     console.print(eval_table(result.report, result.data / "test"))
     for note in [*result.report.notes, *result.notes]:

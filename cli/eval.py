@@ -4,25 +4,29 @@ localisation metrics with bootstrap confidence intervals."""
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xadt import artifacts
-from xadt.detector import Detector
-from xadt.evaluate import (
+from xadt.cli.common import (
+    CacheOption,
+    DeviceOption,
+    SetOption,
+    progress_bar,
+    registry,
+    run_context,
+)
+from xadt.workflows.evaluate import (
     EvalReport,
     check_report_path,
     evaluate,
     open_eval_data,
     write_report,
 )
-from xadt.scans import ScanSkippedWarning
 
 
 def eval_command(
@@ -42,6 +46,9 @@ def eval_command(
         Path | None,
         typer.Option("--output", "-o", help="Also write the report, with every score, as JSON."),
     ] = None,
+    sets: SetOption = None,
+    device: DeviceOption = "auto",
+    cache: CacheOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing JSON report.")
     ] = False,
@@ -53,8 +60,14 @@ def eval_command(
     if output is not None:
         check_report_path(output, overwrite=overwrite)
     open_eval_data(data)  # fail on a bad folder before a model is loaded
-    detector = artifacts.load_model(model)
-    report = _run(detector, data)
+    plugins = registry()
+    loaded = artifacts.load_model(model, registry=plugins, overrides=sets or [])
+    with progress_bar() as progress:
+        context = run_context(progress, plugins, device=device, cache_dir=cache)
+        progress.stage("scoring")
+        report = evaluate(
+            loaded, data, context=context, progress=lambda done, _total: progress.update(done)
+        )
     report = dataclasses.replace(report, model=str(model))
     console = Console()
     console.print(_table(report, data))
@@ -72,25 +85,6 @@ def eval_command(
             err=True,
         )
         raise typer.Exit(1)
-
-
-def _run(detector: Detector, data: Path) -> EvalReport:
-    columns = (
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("scoring", total=None)
-
-        def advance(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        with warnings.catch_warnings():
-            # Each skipped scan is listed once at the end instead of interrupting the bar.
-            warnings.simplefilter("ignore", ScanSkippedWarning)
-            return evaluate(detector, data, progress=advance)
 
 
 def _table(report: EvalReport, data: Path) -> Table:

@@ -8,10 +8,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from xadt.cli.score import ModelOption, PluginOption
-from xadt.cli.train import skipped_exit, stage_progress
-from xadt.overlay import localize_folder, map_scale
-from xadt.scoring import load_scoring_model
+from xadt.cli.common import (
+    DeviceOption,
+    ModelOption,
+    PluginOption,
+    SetOption,
+    progress_bar,
+    registry,
+    run_context,
+    skipped_exit,
+)
+from xadt.workflows.localize import localize_folder, map_scale
+from xadt.workflows.score import load_scoring_model
 
 
 def localize_command(
@@ -28,6 +36,8 @@ def localize_command(
     ],
     model: ModelOption = None,
     plugin: PluginOption = None,
+    sets: SetOption = None,
+    device: DeviceOption = "auto",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing overlays and maps.")
     ] = False,
@@ -37,15 +47,19 @@ def localize_command(
     The colour scale is the same for every scan of a model (set from normal scans at training),
     so equal colours mean equal anomaly scores; pixels with no score get no colour.
     """
-    detector, _ = load_scoring_model(plugin, model)
-    scale = map_scale(detector)
-    with stage_progress() as progress:
+    plugins = registry()
+    loaded = load_scoring_model(plugin, model, registry=plugins, overrides=sets or [])
+    scale = map_scale(loaded)
+    with progress_bar() as progress:
+        context = run_context(progress, plugins, device=device)
+        progress.stage("localising")
         run = localize_folder(
-            detector,
+            loaded,
             scans,
             output,
+            context=context,
             overwrite=overwrite,
-            progress=lambda d, t: progress("localising", d, t),
+            progress=lambda d, t: progress.update(d),
         )
     Console().print(
         f"wrote {len(run.files) // 2} overlays and maps of {run.n_scans} scans to {output} "

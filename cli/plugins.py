@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from xadt.config import config_to_json, options
 from xadt.host import PluginRecord, Registry, RegistryEntry, XadtPluginWarning, load_registry
 
 
@@ -27,11 +28,16 @@ def plugins(
     """List the installed detectors and backbones: source, version and description.
 
     Plugins that failed to load and names claimed by two plugins are listed under the table.
+    Given a detector's exact name, list its options instead: type, default, whether it may be
+    set when scoring (runtime), help, and its named presets.
     """
     with warnings.catch_warnings():
         # Shown under the table instead of as Python warnings.
         warnings.simplefilter("ignore", XadtPluginWarning)
         registry = load_registry()
+    if pattern is not None and pattern in registry.detectors:
+        _show_options(registry.detectors[pattern], as_json=as_json)
+        return
     entries = [
         e for e in registry.entries() if pattern is None or fnmatch.fnmatchcase(e.name, pattern)
     ]
@@ -97,3 +103,48 @@ def _plugin_json(record: PluginRecord) -> dict[str, Any]:
         "version": record.version,
         "hooks": list(record.hooks),
     }
+
+
+def _show_options(entry: RegistryEntry, *, as_json: bool) -> None:
+    cls = entry.obj
+    found = options(cls.Config)
+    presets = {name: config_to_json(config) for name, config in cls.presets.items()}
+    if as_json:
+        document = {
+            "name": entry.name,
+            "description": entry.description,
+            "options": [
+                {
+                    "name": o.name,
+                    "type": o.type,
+                    "default": o.default,
+                    "runtime": o.runtime,
+                    "help": o.help,
+                }
+                for o in found
+            ],
+            "presets": presets,
+        }
+        typer.echo(json.dumps(document, indent=2, default=str))
+        return
+    console = Console(highlight=False)
+    table = Table(
+        "option",
+        "type",
+        "default",
+        "runtime",
+        "help",
+        title=f"{entry.name}: {entry.description}",
+        title_justify="left",
+    )
+    for o in found:
+        table.add_row(o.name, o.type, repr(o.default), "yes" if o.runtime else "", o.help)
+    console.print(table)
+    console.print(
+        "Set with --set KEY=VALUE on 'xadt train'; runtime options also on 'xadt score', "
+        "'xadt localize' and 'xadt eval'."
+    )
+    for name, values in presets.items():
+        changed = {k: v for k, v in values.items() if v != getattr(cls.Config(), k)}
+        text = ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the defaults"
+        console.print(f"preset {name}: {text}")

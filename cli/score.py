@@ -10,31 +10,25 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from xadt.cli.train import skipped_exit, stage_progress
-from xadt.detector import Detector
-from xadt.scoring import (
+from xadt.cli.common import (
+    CacheOption,
+    DeviceOption,
+    ModelOption,
+    PluginOption,
+    SetOption,
+    progress_bar,
+    registry,
+    run_context,
+    skipped_exit,
+)
+from xadt.model import Model
+from xadt.workflows.score import (
     ScoreRun,
     check_results_path,
     load_scoring_model,
     score_folder,
     write_results,
 )
-
-PluginOption = Annotated[
-    str | None,
-    typer.Option(
-        "--plugin",
-        "-p",
-        help="Use this detector's model from the model store.",
-        show_default=False,
-    ),
-]
-ModelOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--model", "-m", metavar="DIR", help="Use this model directory.", show_default=False
-    ),
-]
 
 
 def score_command(
@@ -51,6 +45,9 @@ def score_command(
             show_default=False,
         ),
     ] = None,
+    sets: SetOption = None,
+    device: DeviceOption = "auto",
+    cache: CacheOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing results file.")
     ] = False,
@@ -62,24 +59,27 @@ def score_command(
     """
     if output is not None:
         check_results_path(output, overwrite=overwrite)
-    detector, path = load_scoring_model(plugin, model)
-    with stage_progress() as progress:
-        run = score_folder(detector, scans, progress=lambda d, t: progress("scoring", d, t))
+    plugins = registry()
+    loaded = load_scoring_model(plugin, model, registry=plugins, overrides=sets or [])
+    with progress_bar() as progress:
+        context = run_context(progress, plugins, device=device, cache_dir=cache)
+        progress.stage("scoring")
+        run = score_folder(loaded, scans, context=context, progress=lambda d, t: progress.update(d))
     console = Console()
-    console.print(_table(run, detector, path))
+    console.print(_table(run, loaded))
     if output is not None:
-        write_results(run.rows, output, overwrite=overwrite, detector=detector, model=path)
+        write_results(run.rows, output, overwrite=overwrite, model=loaded)
         console.print(f"wrote {output}", highlight=False)
     if run.skipped:
         skipped_exit(run.summary, f"the other {len(run.rows)} were scored")
 
 
-def _table(run: ScoreRun, detector: Detector, model: Path) -> Table:
-    calibration = detector.calibration
+def _table(run: ScoreRun, model: Model) -> Table:
+    calibration = model.calibration
     threshold = "no threshold" if calibration is None else f"threshold {calibration.threshold:.4g}"
     flagged = sum(bool(r.flag) for r in run.rows)
     table = Table(
-        title=f"{detector.name} ({model}): {len(run.rows)} scans, {flagged} flagged; {threshold}"
+        title=f"{model.name} ({model.path}): {len(run.rows)} scans, {flagged} flagged; {threshold}"
     )
     names = run.partial_names()
     table.add_column("id")

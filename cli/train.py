@@ -2,53 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from xadt.errors import XadtError
-from xadt.scans import ScanSkippedWarning
-from xadt.training import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR, train
-from xadt.training import Progress as StageProgress
-
-
-@contextlib.contextmanager
-def stage_progress() -> Iterator[StageProgress]:
-    """A transient rich progress bar on stderr, driven as ``progress(stage, done, total)``.
-
-    Skipped-scan warnings are held back while it runs: each command lists them once at the end.
-    The bar is only drawn on a terminal, so redirected stderr holds nothing but messages.
-    """
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    console = Console(stderr=True)
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def update(stage: str, done: int, total: int | None) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ScanSkippedWarning)
-            yield update
-
-
-def skipped_exit(summary: str, done: str) -> None:
-    """Print ``error: <summary>; <done>`` on stderr and exit 1: some scans could not be read."""
-    typer.echo(f"error: {summary}; {done}", err=True)
-    raise typer.Exit(1)
+from xadt.cli.common import (
+    CacheOption,
+    DeviceOption,
+    SetOption,
+    progress_bar,
+    registry,
+    run_context,
+    skipped_exit,
+)
+from xadt.config import with_shorthands
+from xadt.errors import TrainingInterrupted
+from xadt.workflows.train import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR, train
 
 
 def train_command(
@@ -72,24 +46,8 @@ def train_command(
             show_default=False,
         ),
     ] = None,
-    sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="Set a detector option, e.g. --set ridge=0.01; repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    cache: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache",
-            metavar="DIR",
-            help="Feature cache folder, for detectors with a 'cache' option.",
-            show_default=False,
-        ),
-    ] = None,
+    sets: SetOption = None,
+    cache: CacheOption = None,
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -115,13 +73,45 @@ def train_command(
         float,
         typer.Option("--holdout", help="Fraction of the scans held out of the fit to calibrate."),
     ] = DEFAULT_HOLDOUT,
+    validation: Annotated[
+        float | None,
+        typer.Option(
+            "--validation",
+            help="Fraction held out for model selection (select=validation); default: the "
+            "detector's own (0 for one that selects nothing, else 0.1).",
+            show_default=False,
+        ),
+    ] = None,
     target_fpr: Annotated[
         float,
         typer.Option(
             "--target-fpr", help="False-alarm rate on held-out scans the threshold is set for."
         ),
     ] = DEFAULT_TARGET_FPR,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out split.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the held-out split and of training.")
+    ] = 0,
+    device: DeviceOption = "auto",
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Data-loading worker processes.")
+    ] = 0,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic", help="Ask torch for deterministic algorithms.")
+    ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            metavar="DIR",
+            help="Keep training checkpoints here (default: MODEL.checkpoints, removed once the "
+            "model is saved).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted training run from its checkpoint."),
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing model.")
     ] = False,
@@ -129,32 +119,49 @@ def train_command(
     """Train a detector on normal scans and save the model.
 
     A fraction of the scans is held out of the fit; the threshold is set on their anomaly
-    scores at the target false-alarm rate. No anomaly is used.
+    scores at the target false-alarm rate. No anomaly is used. Detectors that train networks
+    checkpoint every epoch; Ctrl-C stops at the end of a step and prints how to resume.
     """
-    shorthands = {"backbone": backbone, "weights": weights and weights.absolute()}
-    overrides = [f"{key}={value}" for key, value in shorthands.items() if value is not None]
-    for pair in sets or []:
-        key = pair.partition("=")[0].strip()
-        if shorthands.get(key) is not None:
-            msg = f"--{key} and --set {key}=... both set {key!r}; pass only one"
-            raise XadtError(msg)
-        overrides.append(pair)
-    with stage_progress() as progress:
-        result = train(
-            plugin,
-            data,
-            output=output,
-            overrides=overrides,
-            cache=cache,
-            holdout=holdout,
-            target_fpr=target_fpr,
+    from xadt.artifacts import store_path
+
+    overrides = with_shorthands(
+        sets or [], backbone=backbone, weights=weights and weights.absolute()
+    )
+    plugins = registry()
+    target = store_path(plugin) if output is None else output
+    folder = checkpoints or target.with_name(target.name + ".checkpoints")
+    with progress_bar() as progress:
+        context = run_context(
+            progress,
+            plugins,
+            device=device,
             seed=seed,
-            overwrite=overwrite,
-            progress=progress,
+            workers=workers,
+            deterministic=deterministic,
+            checkpoint_dir=folder.absolute(),
+            resume=resume,
+            cache_dir=cache and cache.absolute(),
         )
-    c = result.calibration
+        try:
+            result = train(
+                plugin,
+                data,
+                context=context,
+                output=output,
+                overrides=overrides,
+                holdout=holdout,
+                validation=validation,
+                target_fpr=target_fpr,
+                overwrite=overwrite,
+            )
+        except TrainingInterrupted as exc:
+            interrupted(exc)
+    if checkpoints is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    c = result.model.calibration
+    assert c is not None
     Console().print(
-        f"trained {result.detector.name} on {result.n_fitted} scans; threshold {c.threshold:.4g} "
+        f"trained {result.model.name} on {result.n_fitted} scans; threshold {c.threshold:.4g} "
         f"(anomaly score) for {100 * c.target_fpr:g}% false alarms on {result.n_holdout} held-out "
         f"normal scans; model: {result.path}",
         highlight=False,
@@ -163,3 +170,13 @@ def train_command(
         skipped_exit(
             result.summary, f"the model was trained on the rest and saved to {result.path}"
         )
+
+
+def interrupted(exc: TrainingInterrupted) -> None:
+    """Print what was kept and the command that resumes, then exit 130 (as for SIGINT)."""
+    typer.echo(f"interrupted: {exc}", err=True)
+    if exc.completed and exc.checkpoint is not None:
+        argv = [a for a in sys.argv[1:] if a != "--resume"]
+        command = shlex.join(["xadt", *argv, "--resume"])
+        typer.echo(f"resume with: {command}", err=True)
+    raise typer.Exit(130)

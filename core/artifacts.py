@@ -8,12 +8,13 @@ leaves the previous model or nothing at the path, never a mix of the two.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,17 @@ from safetensors import SafetensorError
 
 import xadt
 from xadt.calibration import Calibration
-from xadt.config import config_from_json, config_to_json
-from xadt.detector import Detector, DetectorState
+from xadt.config import (
+    check_runtime_overrides,
+    config_from_json,
+    config_to_json,
+    parse_overrides,
+    validate_config,
+)
+from xadt.detector import DetectorState
 from xadt.errors import XadtError
+from xadt.host import Registry
+from xadt.model import Model, Provenance
 
 FORMAT_VERSION = 1
 """Version of the model directory layout; a loader refuses files with a newer one."""
@@ -40,13 +49,15 @@ class ModelInfo:
     """What ``model.json`` says about a model, read without loading its tensors."""
 
     path: Path
-    plugin: str
-    plugin_distribution: str
-    plugin_version: str
-    xadt_version: str
+    provenance: Provenance
     config: dict[str, Any]
     meta: dict[str, Any]
     calibration: Calibration | None
+
+    @property
+    def plugin(self) -> str:
+        """The name of the detector that wrote the model."""
+        return self.provenance.plugin
 
 
 def default_store() -> Path:
@@ -63,17 +74,15 @@ def store_path(plugin: str) -> Path:
     return default_store() / "models" / plugin
 
 
-def save_model(
-    path: str | os.PathLike[str], detector: Detector, *, overwrite: bool = False
-) -> Path:
-    """Write a fitted detector to the model directory ``path`` atomically; return the path.
+def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = False) -> Path:
+    """Write a model (fitted detector, calibration, provenance) to the directory ``path``
+    atomically; return the path.
 
     Raises ``XadtError`` when ``path`` exists and ``overwrite`` is false, or when it exists and is
     not a model directory (a model never replaces an unrelated folder).
     """
-    from xadt.host import load_registry
-
     target = Path(path)
+    detector = model.detector
     detector.check_fitted()
     if target.exists():
         if not overwrite:
@@ -82,20 +91,22 @@ def save_model(
         if not (target / MODEL_JSON).is_file():
             msg = f"{target}: exists and is not an xadt model directory; refusing to replace it"
             raise XadtError(msg)
-    record = load_registry().detectors.get(detector.name)
+    provenance = model.provenance or Provenance(plugin=detector.name)
     state = detector.state()
     blob = safetensors.numpy.save(_contiguous(detector.name, state))
     document = {
         "format_version": FORMAT_VERSION,
-        "xadt_version": xadt.__version__,
+        "xadt_version": provenance.xadt_version,
         "plugin": {
             "name": detector.name,
-            "distribution": record.plugin.distribution if record else "unregistered",
-            "version": record.plugin.version if record else "unknown",
+            "distribution": provenance.distribution,
+            "version": provenance.version,
         },
+        "created": provenance.created,
+        "training": provenance.training,
         "config": config_to_json(detector.config),
         "meta": state.meta,
-        "calibration": detector.calibration.to_json() if detector.calibration else None,
+        "calibration": model.calibration.to_json() if model.calibration else None,
         "tensors": {
             "file": TENSORS,
             "sha256": hashlib.sha256(blob).hexdigest(),
@@ -109,6 +120,7 @@ def save_model(
         _write_synced(staging / MODEL_JSON, text.encode())
         _fsync_dir(staging)
         _replace_dir(staging, target)
+    model.path = target
     return target
 
 
@@ -116,40 +128,57 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     """Read and check ``model.json`` of the model directory ``path`` (tensors are not read)."""
     root = Path(path)
     document = _read_document(root)
-    plugin = document["plugin"]
     return ModelInfo(
         path=root,
-        plugin=plugin["name"],
-        plugin_distribution=plugin.get("distribution", "unknown"),
-        plugin_version=plugin.get("version", "unknown"),
-        xadt_version=document.get("xadt_version", "unknown"),
+        provenance=_provenance(root, document),
         config=document["config"],
         meta=document.get("meta", {}),
-        calibration=(
-            Calibration.from_json(document["calibration"]) if document.get("calibration") else None
-        ),
+        calibration=_calibration(document),
     )
 
 
-def load_model(path: str | os.PathLike[str]) -> Detector:
-    """Load a detector from the model directory ``path``.
+def load_model(
+    path: str | os.PathLike[str], *, registry: Registry, overrides: Sequence[str] = ()
+) -> Model:
+    """Load the model in directory ``path``, its detector class looked up in ``registry``.
 
-    Checks the format version, that the plugin that wrote it is installed, and that the tensor
-    file is complete and unchanged; any failure is an ``XadtError`` naming the file.
+    ``overrides`` are ``key=value`` settings of runtime options (a batch size, a cache folder),
+    the only ones that may differ from training. Checks the format version, that the plugin that
+    wrote it is installed, and that the tensor file is complete and unchanged; any failure is an
+    ``XadtError`` naming the file or option.
     """
-    from xadt.host import load_registry
-
     root = Path(path)
     document = _read_document(root)
     name = document["plugin"]["name"]
-    cls = load_registry().get_detector(name)
+    cls = registry.get_detector(name)
     config = config_from_json(name, cls.Config, document["config"])
+    if overrides:
+        check_runtime_overrides(name, cls.Config, overrides)
+        config = dataclasses.replace(config, **parse_overrides(name, cls.Config, overrides))
+        validate_config(name, config)
     tensors = _read_tensors(root, document)
     detector = cls.from_state(config, DetectorState(tensors=tensors, meta=document.get("meta", {})))
-    calibration = document.get("calibration")
-    if calibration is not None:
-        detector.calibration = Calibration.from_json(calibration)
-    return detector
+    return Model(detector, _calibration(document), _provenance(root, document), root)
+
+
+def _provenance(root: Path, document: dict[str, Any]) -> Provenance:
+    plugin = document["plugin"]
+    return Provenance.from_json(
+        {
+            "plugin": plugin["name"],
+            "distribution": plugin.get("distribution", "unknown"),
+            "version": plugin.get("version", "unknown"),
+            "xadt_version": document.get("xadt_version", "unknown"),
+            "created": document.get("created", ""),
+            "training": document.get("training") or {},
+        },
+        where=str(root / MODEL_JSON),
+    )
+
+
+def _calibration(document: dict[str, Any]) -> Calibration | None:
+    section = document.get("calibration")
+    return None if section is None else Calibration.from_json(section)
 
 
 def _read_document(root: Path) -> dict[str, Any]:

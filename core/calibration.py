@@ -1,14 +1,14 @@
 """Calibration: a model's threshold and normal-score statistics, set from normal scans only.
 
-The host applies it to every detector alike: training holds out a fraction of the normal scans,
-scores them with the fitted detector, and sets the threshold at a target false-alarm rate. No
-anomaly is ever used. The same statistics give localisation maps a fixed per-model colour scale.
+The host applies it to every detector alike: training holds out a fraction of the normal scans
+(:func:`xadt.training_data.split_ids`), scores them with the fitted detector, and sets the
+threshold at a target false-alarm rate; :class:`xadt.model.Model` applies it. No anomaly is ever
+used. The same statistics give localisation maps a fixed per-model colour scale.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import numpy as np
 from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.metrics import threshold_at_fpr
-from xadt.scans import Scan
 
 
 @dataclass(frozen=True)
@@ -59,14 +58,6 @@ class Calibration:
             msg = f"malformed calibration section in model.json ({exc})"
             raise XadtError(msg) from None
 
-    def flag(self, results: Iterable[ScanResult]) -> list[ScanResult]:
-        """Set each result's ``flag``: its score is above the threshold."""
-        flagged = []
-        for result in results:
-            result.flag = bool(result.score > self.threshold)
-            flagged.append(result)
-        return flagged
-
 
 def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
     """Calibration from the results of held-out normal scans at ``target_fpr`` false alarms."""
@@ -102,27 +93,3 @@ def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
         map_low=low,
         map_high=high,
     )
-
-
-def is_held_out(scan_id: str, fraction: float, seed: int = 0) -> bool:
-    """Whether a training scan belongs to the held-out calibration split.
-
-    Decided by a hash of the scan id and the seed, so the split is stable, reproducible and needs
-    no second pass over the data.
-    """
-    digest = hashlib.sha256(f"{seed}:{scan_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
-
-
-def split_holdout(
-    scans: Iterable[Scan], fraction: float, seed: int, held_out: list[Scan]
-) -> Iterator[Scan]:
-    """Yield the scans used for fitting; append the held-out ones to ``held_out`` on the way.
-
-    Held-out scans are kept in memory: they are few (``fraction`` of the training set).
-    """
-    for scan in scans:
-        if is_held_out(scan.id, fraction, seed):
-            held_out.append(scan)
-        else:
-            yield scan

@@ -1,7 +1,10 @@
 """Detector options: typed ``Config`` dataclasses, ``--set key=value`` overrides and validation.
 
-A field states its constraint in its metadata with :func:`option`, so the Python API, the CLI
-and ``--set`` all report a bad value with the same sentence.
+A field states its help, its constraint and whether it is a runtime option in its metadata with
+:func:`option`, so the Python API, the CLI and ``--set`` all report a bad value with the same
+sentence, and ``xadt plugins NAME`` can list every option. A runtime option (a cache folder, a
+batch size) changes how a model runs, never what it computes: it may differ between training and
+scoring, and ``--set`` accepts it when scoring.
 """
 
 from __future__ import annotations
@@ -18,17 +21,92 @@ from xadt.errors import XadtError
 Check = tuple[Callable[[Any], bool], str]
 
 
-def option(default: Any, *, help: str, check: Check | None = None) -> Any:
+def option(default: Any, *, help: str, check: Check | None = None, runtime: bool = False) -> Any:
     """A ``Config`` field with a one-line help text and an optional ``(predicate, wording)`` check.
 
-    The wording completes "must be ...", e.g. ``(lambda v: v > 0, "a float > 0")``.
+    The wording completes "must be ...", e.g. ``(lambda v: v > 0, "a float > 0")``. ``runtime``
+    marks an option that does not change what a fitted model computes (see the module docstring).
     """
-    return dataclasses.field(default=default, metadata={"help": help, "check": check})
+    return dataclasses.field(
+        default=default, metadata={"help": help, "check": check, "runtime": runtime}
+    )
 
 
-def field_help(field: dataclasses.Field[Any]) -> str:
-    """The help text of a ``Config`` field, or an empty string."""
-    return str(field.metadata.get("help", ""))
+@dataclasses.dataclass(frozen=True)
+class OptionInfo:
+    """One option of a detector, as ``xadt plugins NAME`` lists it.
+
+    Attributes:
+        name: the field name (the ``--set`` key).
+        type: the accepted values in words (``"an integer"``, ``"one of 'a', 'b'"``).
+        default: the default value.
+        help: the help text.
+        runtime: whether it may change after fitting (and be ``--set`` when scoring).
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    runtime: bool
+
+
+def options(config_cls: type) -> list[OptionInfo]:
+    """Every option of a ``Config`` dataclass with its type, default, help and runtime flag."""
+    hints = typing.get_type_hints(config_cls)
+    found = []
+    for f in dataclasses.fields(config_cls):
+        wanted = _describe(_base_type(config_cls, f.name))
+        if type(None) in typing.get_args(hints[f.name]):
+            wanted += ", or None"
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        found.append(
+            OptionInfo(
+                f.name,
+                wanted,
+                default,
+                str(f.metadata.get("help", "")),
+                bool(f.metadata.get("runtime", False)),
+            )
+        )
+    return found
+
+
+def runtime_options(config_cls: type) -> frozenset[str]:
+    """Names of the runtime options of a ``Config`` dataclass."""
+    return frozenset(o.name for o in options(config_cls) if o.runtime)
+
+
+def with_shorthands(overrides: Iterable[str], **shorthands: Any) -> list[str]:
+    """``--set`` pairs with command-line shorthands (``--backbone NAME``) added as ``key=value``.
+
+    A shorthand left as None is not used. Raises ``XadtError`` when an option is given both as a
+    shorthand and in ``overrides``.
+    """
+    pairs = [f"{key}={value}" for key, value in shorthands.items() if value is not None]
+    for pair in overrides:
+        key = pair.partition("=")[0].strip()
+        if shorthands.get(key) is not None:
+            msg = f"--{key} and --set {key}=... both set {key!r}; pass only one"
+            raise XadtError(msg)
+        pairs.append(pair)
+    return pairs
+
+
+def check_runtime_overrides(detector: str, config_cls: type, pairs: Iterable[str]) -> None:
+    """Raise ``XadtError`` when a ``--set`` pair names an option that is not a runtime option.
+
+    Used when scoring: a fitted model's other options are part of what it learned.
+    """
+    allowed = runtime_options(config_cls)
+    for key in parse_overrides(detector, config_cls, pairs):
+        if key not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            msg = (
+                f"--set {key}: {detector} fixes {key!r} when it is trained; when scoring only its "
+                f"runtime options can be set ({names})"
+            )
+            raise XadtError(msg)
 
 
 def _base_type(config_cls: type, name: str) -> Any:

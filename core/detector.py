@@ -1,7 +1,11 @@
-"""The detector contract: the one public promise xadt makes to plugin authors.
+"""The detector contract (version 2): the one public promise xadt makes to plugin authors.
 
-A detector is a class with a ``name``, a ``Config`` dataclass, ``fit``, ``score`` and a
-``state`` / ``from_state`` pair that round-trips through a model file without pickling.
+A detector is a class with a ``name``, a ``Config`` dataclass, ``fit(data, context)``,
+``score(scans, context)`` and a ``state`` / ``from_state`` pair that round-trips through a model
+file without pickling. ``data`` is a re-iterable :class:`xadt.training_data.TrainingData` (one
+pass for a closed-form fit, many epochs for a network) and ``context`` a
+:class:`xadt.context.RunContext`. Thresholds are not the detector's business: the host wraps a
+fitted detector in a :class:`xadt.model.Model` with its calibration.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from xadt.errors import NotFittedError
 from xadt.scans import Scan
 
 if TYPE_CHECKING:
-    from xadt.calibration import Calibration
+    from xadt.context import RunContext
+    from xadt.training_data import TrainingData
 
 JSONValue = Any
 """A value that survives ``json.dumps``: numbers, strings, booleans, None, lists and dicts."""
@@ -50,7 +55,8 @@ class ScanResult:
         partial: named partial anomaly scores (e.g. ``appearance``, ``semantic``).
         patches: patch scores per view, when the detector scores patches.
         maps: per-view (H, W) float32 anomaly maps, NaN where nothing was scored; empty if none.
-        flag: whether the score is over the model's threshold; None when the model has none.
+        flag: whether the score is over the model's threshold; set by :class:`xadt.model.Model`,
+            None from a bare detector or a model without a threshold.
     """
 
     scan_id: str
@@ -85,28 +91,40 @@ class Detector(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Config: ClassVar[type]
+    presets: ClassVar[Mapping[str, Any]] = {}
+    """Named configurations (``Config`` instances), listed by ``xadt plugins NAME``."""
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         base = self.Config() if config is None else config
         self.config = dataclasses.replace(base, **overrides) if overrides else base
-        self.calibration: Calibration | None = None
-        """Threshold and normal-score statistics, set by the host from held-out normal scans."""
 
     def validate(self) -> None:
         """Check the config against its field types and constraints; raise ``XadtError``."""
         validate_config(self.name, self.config)
 
-    @abc.abstractmethod
-    def fit(self, scans: Iterable[Scan]) -> Self:
-        """Learn what normal looks like from an iterable of normal scans.
+    def default_validation(self) -> float:
+        """Fraction of the training scans to hold out for model selection when the user names
+        none: 0 for a detector that selects nothing (the default)."""
+        return 0.0
 
-        The iterable may be far larger than memory and may be a one-shot generator: iterate it
-        once and never materialise it. Returns ``self``.
+    @abc.abstractmethod
+    def fit(self, data: TrainingData, context: RunContext) -> Self:
+        """Learn what normal looks like from normal scans; returns ``self``.
+
+        ``data`` may be far larger than memory: iterate it (each ``iter(data)`` is a fresh pass,
+        ``data.epoch(k)`` a seeded shuffled one) and never hold all its scans at once.
+        ``data.validation`` holds other normal scans for model selection. ``context`` says on
+        which device to run, the seed, where to report progress and where to keep checkpoints
+        and caches.
         """
 
     @abc.abstractmethod
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
-        """Score scans; one ``ScanResult`` per scan, in order, higher = more anomalous."""
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
+        """Score scans; one ``ScanResult`` per scan, in order, higher = more anomalous.
+
+        ``context`` (device, progress, registry) defaults to ``RunContext()``. Networks score in
+        evaluation mode: a scan's score never depends on the other scans in the call.
+        """
 
     @property
     @abc.abstractmethod

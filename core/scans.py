@@ -268,7 +268,19 @@ class ScanFolder:
     def __iter__(self) -> Iterator[Scan]:
         self.skipped = []
         self.n_read = 0
-        for scan_id, group in self._groups.items():
+        return self.read(self.ids)
+
+    def read(self, ids: Iterable[str]) -> Iterator[Scan]:
+        """Read the scans with ``ids``, in that order, one at a time.
+
+        An unreadable scan is skipped as in iteration and added to ``skipped`` unless it is
+        already there (a training run reads its folder once per epoch).
+
+        Raises:
+            KeyError: an id that is not in this folder.
+        """
+        for scan_id in ids:
+            group = self._groups[scan_id]
             try:
                 scan = _read_group(
                     group,
@@ -277,7 +289,8 @@ class ScanFolder:
                     max_pixels=self.max_pixels,
                 )
             except ScanReadError as exc:
-                self.skipped.append((exc.path, exc.reason))
+                if (exc.path, exc.reason) not in self.skipped:
+                    self.skipped.append((exc.path, exc.reason))
                 warnings.warn(f"skipped scan {scan_id!r}: {exc}", ScanSkippedWarning, stacklevel=2)
                 continue
             self.n_read += 1

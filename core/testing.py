@@ -6,19 +6,26 @@ suite can run them on every commit, as xadt's own suite does for every installed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import numbers
+import os
+import signal
+import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
+from xadt.context import NullProgress, RunContext
 from xadt.detector import Detector, DetectorState, ScanResult
-from xadt.errors import NotFittedError
+from xadt.errors import NotFittedError, TrainingInterrupted
 from xadt.host import detector_class_problem
 from xadt.scans import Scan
+from xadt.training_data import TrainingData
 
 __all__ = ["anomalous_scan", "check_detector", "normal_scans"]
 
@@ -52,15 +59,20 @@ def check_detector(cls: type[Detector], *, config: Any | None = None) -> None:
 
     The checks, in order: the class is well formed (a ``Detector`` subclass with a lower-case
     ``name`` and a ``Config`` dataclass with defaults); ``score`` before ``fit`` raises
-    ``NotFittedError``; ``fit`` on a one-shot generator iterates it once, to the end, without
-    holding every scan at once, and returns ``self``; ``score`` returns one finite ``ScanResult``
-    per scan, in order, with consistent patches and maps; ``state()`` is arrays plus JSON and
-    ``from_state`` gives identical results; and an obviously anomalous scan scores higher than
-    every normal held-out scan.
+    ``NotFittedError``; ``fit`` on a :class:`xadt.training_data.TrainingData` whose scans are made
+    afresh at each pass never holds every scan at once, and returns ``self``; ``score`` returns
+    one finite ``ScanResult`` per scan, in order, with consistent patches and maps; a scan scores
+    the same alone as among others (networks score in evaluation mode); ``state()`` is arrays
+    plus JSON and ``from_state`` gives identical results; and an obviously anomalous scan scores
+    higher than every normal held-out scan. A detector trained by the engine
+    (:class:`xadt.engine.TrainableDetector`) must also lower its training loss (its ``monitor``
+    loss, ``loss`` by default) over a short fit, and a fit interrupted by Ctrl-C and resumed from
+    its checkpoint must end with exactly the weights of an uninterrupted one.
 
     Args:
         cls: the detector class.
-        config: the config to check it with; default ``cls.Config()``.
+        config: the config to check it with; default ``cls.Config()``. Keep it small: a
+            trainable detector is fitted three times.
 
     Raises:
         AssertionError: naming the detector and the check that failed.
@@ -75,70 +87,147 @@ def check_detector(cls: type[Detector], *, config: Any | None = None) -> None:
 
     detector = _call(name, "construct", lambda: cls(config))
     _check_not_fitted(name, detector, held_out[:1])
-    stream = _OneShot(name, normal_scans(N_TRAIN, seed=1, prefix="train"))
-    fitted = _call(name, "fit", lambda: detector.fit(stream))
-    stream.verify()
-    if fitted is not detector:
-        _fail(name, "fit", f"fit returned {fitted!r}, not self")
-    if not detector.is_fitted:
-        _fail(name, "fit", "is_fitted is False after fit")
+    with tempfile.TemporaryDirectory(prefix="xadt-check-") as tmp:
+        source = _Fresh(name, N_TRAIN, seed=1)
+        context = RunContext(checkpoint_dir=Path(tmp) / "checkpoints")
+        fitted = _call(name, "fit", lambda: detector.fit(source.data(), context))
+        source.verify()
+        if fitted is not detector:
+            _fail(name, "fit", f"fit returned {fitted!r}, not self")
+        if not detector.is_fitted:
+            _fail(name, "fit", "is_fitted is False after fit")
 
-    results = _call(name, "score", lambda: detector.score(iter(probe)))
-    _check_results(name, probe, results)
+        results = _call(name, "score", lambda: detector.score(iter(probe)))
+        _check_results(name, probe, results)
+        _check_alone(name, detector, probe, results)
 
-    state = _call(name, "state", detector.state)
-    reloaded = _call(name, "from_state", lambda: cls.from_state(config, _as_saved(name, state)))
-    again = _call(name, "from_state", lambda: reloaded.score(iter(probe)))
-    _check_same(name, results, again)
+        state = _call(name, "state", detector.state)
+        reloaded = _call(name, "from_state", lambda: cls.from_state(config, _as_saved(name, state)))
+        again = _call(name, "from_state", lambda: reloaded.score(iter(probe)))
+        _check_same(name, results, again)
 
-    normal = [r.score for r in results[:-1]]
-    if not results[-1].score > max(normal):
+        normal = [r.score for r in results[:-1]]
+        if not results[-1].score > max(normal):
+            _fail(
+                name,
+                "anomaly",
+                f"an obviously anomalous scan scored {results[-1].score:.6g}, not above the "
+                f"normal held-out scans' {', '.join(f'{s:.6g}' for s in normal)}",
+            )
+        if hasattr(detector, "history_") and hasattr(detector, "build_optimizers"):
+            _check_training(name, cls, config, detector, Path(tmp))
+
+
+def _check_alone(
+    name: str, detector: Detector, probe: list[Scan], results: list[ScanResult]
+) -> None:
+    """A scan scores the same alone as among others: no batch statistics leak into scores."""
+    for scan, together in zip(probe[-2:], results[-2:], strict=True):
+        (alone,) = _call(name, "score", lambda scan=scan: detector.score([scan]))
+        if not math.isclose(alone.score, together.score, rel_tol=1e-5, abs_tol=1e-9):
+            _fail(
+                name,
+                "eval mode",
+                f"scan {scan.id!r} scored {alone.score:.8g} alone but {together.score:.8g} "
+                "among others; score with networks in evaluation mode (BatchNorm running "
+                "statistics), e.g. inside TrainableDetector.inference()",
+            )
+
+
+def _check_training(name: str, cls: type[Detector], config: Any, detector: Any, tmp: Path) -> None:
+    """The engine checks: the monitored loss falls; an interrupted fit resumes identically."""
+    monitor = getattr(cls, "monitor", "loss")
+    history = detector.history_
+    first, last = history[0]["train"].get(monitor), history[-1]["train"].get(monitor)
+    if first is None:
+        _fail(name, "training", f"training_step logged no {monitor!r} loss (cls.monitor)")
+    if len(history) < 2 or not last < first:
+        losses = [round(h["train"][monitor], 6) for h in history]
         _fail(
             name,
-            "anomaly",
-            f"an obviously anomalous scan scored {results[-1].score:.6g}, not above the normal "
-            f"held-out scans' {', '.join(f'{s:.6g}' for s in normal)}",
+            "training",
+            f"a short fit did not lower the training loss {monitor!r}: {losses} over "
+            f"{len(history)} epochs; check the optimiser, or give check_detector more epochs",
+        )
+    epochs = max(getattr(config, "epochs", 2), 2)
+    config = dataclasses.replace(config, epochs=epochs)
+    whole = cls(config).fit(_Fresh(name, N_TRAIN, seed=1).data(), RunContext())
+    folder = tmp / "resume"
+    try:
+        cls(config).fit(
+            _Fresh(name, N_TRAIN, seed=1).data(),
+            RunContext(checkpoint_dir=folder, progress=_InterruptIn(epochs)),
+        )
+    except TrainingInterrupted:
+        pass
+    else:
+        _fail(name, "resume", "Ctrl-C during the last epoch did not stop the fit")
+    resumed = _call(
+        name,
+        "resume",
+        lambda: cls(config).fit(
+            _Fresh(name, N_TRAIN, seed=1).data(), RunContext(checkpoint_dir=folder, resume=True)
+        ),
+    )
+    a, b = whole.state().tensors, resumed.state().tensors
+    differing = sorted(k for k in a if k not in b or not np.array_equal(a[k], b[k]))
+    if differing:
+        _fail(
+            name,
+            "resume",
+            f"a fit interrupted in epoch {epochs} and resumed ended with other weights than an "
+            f"uninterrupted one: {', '.join(differing[:5])}; draw all randomness from torch, "
+            "numpy or random (the engine restores their states), never from the clock",
         )
 
 
-class _OneShot:
-    """An iterable over scans that may be iterated once and notes how many are alive at a time."""
+class _InterruptIn(NullProgress):
+    """A progress reporter that sends this process Ctrl-C in the first step of an epoch."""
 
-    def __init__(self, name: str, scans: list[Scan]) -> None:
-        self.name, self.n = name, len(scans)
-        self._pending: list[Scan] | None = scans
-        self.yielded, self.peak_alive, self.iterations = 0, 0, 0
+    def __init__(self, epoch: int) -> None:
+        self.target, self.current = epoch, 0
+
+    def epoch(self, index: int, total: int, steps: int | None = None) -> None:
+        self.current = index
+
+    def update(self, done: int, **values: float) -> None:
+        if self.current == self.target and done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+class _Fresh:
+    """Training scans made afresh at every pass, noting how many are alive at a time."""
+
+    def __init__(self, name: str, n: int, *, seed: int) -> None:
+        self.name, self.n, self.seed = name, n, seed
+        self.ids = [f"train-{k:02d}" for k in range(n)]
+        self.yielded, self.peak_alive = 0, 0
         self._alive: set[int] = set()
 
-    def __iter__(self) -> Iterator[Scan]:
-        self.iterations += 1
-        if self.iterations > 1:
-            _fail(self.name, "fit", "fit iterated its scans twice; it may only stream them once")
-        scans, self._pending = self._pending, None
-        assert scans is not None
-        return self._generate(scans)
+    def data(self) -> TrainingData:
+        return TrainingData(self.ids, self._load, description="check_detector")
 
-    def _generate(self, scans: list[Scan]) -> Iterator[Scan]:
-        while scans:
-            scan = scans.pop(0)
-            self._alive.add(self.yielded)
-            weakref.finalize(scan, self._alive.discard, self.yielded)
+    def _load(self, ids: Sequence[str]) -> Iterator[Scan]:
+        for scan_id in ids:
+            rng = np.random.default_rng([self.seed, self.ids.index(scan_id)])
+            scan = _scan(rng, scan_id)
+            token = self.yielded
+            self._alive.add(token)
+            weakref.finalize(scan, self._alive.discard, token)
             self.yielded += 1
             self.peak_alive = max(self.peak_alive, len(self._alive))
             yield scan
             del scan
 
     def verify(self) -> None:
-        if self.iterations == 0:
+        if self.yielded == 0:
             _fail(self.name, "fit", "fit never iterated its scans")
-        if self.yielded < self.n:
-            _fail(self.name, "fit", f"fit stopped after {self.yielded} of {self.n} scans")
         if self.peak_alive >= self.n:
             _fail(
                 self.name,
                 "fit",
-                f"fit held all {self.n} training scans at once; stream the iterable (it may be a "
-                "one-shot generator far larger than memory) instead of materialising it",
+                f"fit held all {self.n} training scans at once; iterate the data (it may be far "
+                "larger than memory) instead of materialising it",
             )
 
 

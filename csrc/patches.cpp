@@ -67,7 +67,7 @@ void extract_impl(const ViewInfo &v, const int64_t *boxes, int64_t n_boxes, int6
                     static_cast<float>(static_cast<double>(k) * norm.mul[c] + norm.add[c]);
     }
     // Serial on purpose: with OpenMP the 36-window bench took 16 ms against 2.6 ms serial on a
-    // busy 2-core machine (benches/README_patches.md), and beside torch's own thread pool every
+    // busy 2-core machine (benches/README.md), and beside torch's own thread pool every
     // machine is busy. Callers parallelise across views instead: the GIL is released.
     const int64_t rows = n_boxes * size;
     for (int64_t r = 0; r < rows; ++r) {

@@ -173,7 +173,7 @@ py::array_t<float> window_map(const py::array &boxes, const py::array &scores, i
         }
 
         // No OpenMP: one memcpy per row is bound by memory bandwidth, and threads only added
-        // stalls on a busy machine (benches/README_patches.md).
+        // stalls on a busy machine (benches/README.md).
         for (int64_t y = 0; y < height; ++y) {
             const int64_t from = source[static_cast<size_t>(y)];
             if (from != y)

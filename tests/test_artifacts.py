@@ -12,7 +12,9 @@ import pytest
 from xadt.artifacts import load_model, read_model_info, save_model
 from xadt.errors import NotFittedError, XadtError
 from xadt.host import load_registry
+from xadt.model import Model, Provenance
 from xadt.scans import Scan
+from xadt.training_data import TrainingData
 
 
 @pytest.fixture(autouse=True)
@@ -29,13 +31,19 @@ def _scans(n: int, seed: int) -> list[Scan]:
     return scans
 
 
-def _fitted(seed: int = 0):
-    detector = load_registry().get_detector("baseline")()
-    return detector.fit(iter(_scans(12, seed)))
+def _fitted(seed: int = 0) -> Model:
+    registry = load_registry()
+    detector = registry.get_detector("baseline")()
+    detector.fit(TrainingData.from_scans(_scans(12, seed)))
+    return Model(detector, provenance=Provenance.of(detector, registry.plugins["baseline"]))
 
 
-def _scores(detector) -> list[float]:
-    return [r.score for r in detector.score(_scans(5, 99))]
+def _load(path: Path) -> Model:
+    return load_model(path, registry=load_registry())
+
+
+def _scores(model: Model) -> list[float]:
+    return [r.score for r in model.score(_scans(5, 99))]
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -43,24 +51,25 @@ def _leftovers(parent: Path) -> list[str]:
 
 
 def test_round_trip_gives_identical_scores(tmp_path: Path) -> None:
-    detector = _fitted()
-    path = save_model(tmp_path / "model", detector)
-    loaded = load_model(path)
-    assert type(loaded) is type(detector)
-    assert loaded.config == detector.config
-    assert _scores(loaded) == _scores(detector)
+    model = _fitted()
+    path = save_model(tmp_path / "model", model)
+    loaded = _load(path)
+    assert type(loaded.detector) is type(model.detector)
+    assert loaded.detector.config == model.detector.config
+    assert _scores(loaded) == _scores(model)
     info = read_model_info(path)
     assert info.plugin == "baseline"
-    assert info.plugin_distribution == "xadt"
+    assert info.provenance.distribution == "xadt"
+    assert info.provenance == loaded.provenance
     document = json.loads((path / "model.json").read_text())
     assert document["format_version"] == 1
-    assert set(document["tensors"]["shapes"]) == set(detector.state().tensors)
+    assert set(document["tensors"]["shapes"]) == set(model.detector.state().tensors)
 
 
 def test_unfitted_detector_is_not_saved(tmp_path: Path) -> None:
     detector = load_registry().get_detector("baseline")()
     with pytest.raises(NotFittedError, match="no fitted state"):
-        save_model(tmp_path / "model", detector)
+        save_model(tmp_path / "model", Model(detector))
     assert not (tmp_path / "model").exists()
 
 
@@ -71,7 +80,7 @@ def test_existing_model_is_kept_without_overwrite(tmp_path: Path) -> None:
         save_model(path, _fitted(1))
     assert (path / "model.json").read_bytes() == before
     save_model(path, _fitted(1), overwrite=True)
-    assert _scores(load_model(path)) == _scores(_fitted(1))
+    assert _scores(_load(path)) == _scores(_fitted(1))
     assert _leftovers(tmp_path) == []
 
 
@@ -89,7 +98,7 @@ def test_crash_midway_keeps_the_old_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_file: str
 ) -> None:
     path = save_model(tmp_path / "model", _fitted(0))
-    old_scores = _scores(load_model(path))
+    old_scores = _scores(_load(path))
 
     import xadt.artifacts as artifacts
 
@@ -104,7 +113,7 @@ def test_crash_midway_keeps_the_old_model(
     monkeypatch.setattr(artifacts, "_write_synced", half_write)
     with pytest.raises(OSError, match="No space left"):
         save_model(path, _fitted(1), overwrite=True)
-    assert _scores(load_model(path)) == old_scores
+    assert _scores(_load(path)) == old_scores
     assert _leftovers(tmp_path) == []
 
 
@@ -128,7 +137,7 @@ def test_truncated_tensors_are_reported(tmp_path: Path) -> None:
     tensors = path / "tensors.safetensors"
     tensors.write_bytes(tensors.read_bytes()[:-7])
     with pytest.raises(XadtError, match=r"tensors\.safetensors: corrupt or truncated"):
-        load_model(path)
+        _load(path)
 
 
 def test_tampered_tensors_are_reported(tmp_path: Path) -> None:
@@ -138,7 +147,7 @@ def test_tampered_tensors_are_reported(tmp_path: Path) -> None:
     data[-1] ^= 0xFF
     tensors.write_bytes(bytes(data))
     with pytest.raises(XadtError, match="checksum"):
-        load_model(path)
+        _load(path)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +163,7 @@ def test_corrupt_model_json_is_reported(tmp_path: Path, text: str, match: str) -
     path = save_model(tmp_path / "model", _fitted())
     (path / "model.json").write_text(text)
     with pytest.raises(XadtError, match=match):
-        load_model(path)
+        _load(path)
 
 
 def test_newer_format_is_refused(tmp_path: Path) -> None:
@@ -163,7 +172,7 @@ def test_newer_format_is_refused(tmp_path: Path) -> None:
     document["format_version"] = 99
     (path / "model.json").write_text(json.dumps(document))
     with pytest.raises(XadtError, match="model format 99 is newer"):
-        load_model(path)
+        _load(path)
 
 
 def test_missing_plugin_is_reported(tmp_path: Path) -> None:
@@ -172,15 +181,15 @@ def test_missing_plugin_is_reported(tmp_path: Path) -> None:
     document["plugin"]["name"] = "nosuchdetector"
     (path / "model.json").write_text(json.dumps(document))
     with pytest.raises(XadtError, match="nosuchdetector"):
-        load_model(path)
+        _load(path)
 
 
 def test_missing_directory_and_file_are_reported(tmp_path: Path) -> None:
     with pytest.raises(XadtError, match="no such model directory"):
-        load_model(tmp_path / "absent")
+        _load(tmp_path / "absent")
     (tmp_path / "empty").mkdir()
     with pytest.raises(XadtError, match=r"not an xadt model directory \(no model.json\)"):
-        load_model(tmp_path / "empty")
+        _load(tmp_path / "empty")
 
 
 def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,14 +201,17 @@ def test_loading_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pickle, "loads", forbidden)
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "Unpickler", forbidden)
-    assert np.isfinite(_scores(load_model(path))).all()
+    assert np.isfinite(_scores(_load(path))).all()
 
 
 def test_calibration_round_trips(tmp_path: Path) -> None:
     from xadt.calibration import calibrate
 
-    detector = _fitted()
-    detector.calibration = calibrate(detector.score(_scans(6, 7)), target_fpr=0.2)
-    loaded = load_model(save_model(tmp_path / "model", detector))
-    assert loaded.calibration == detector.calibration
-    assert read_model_info(tmp_path / "model").calibration == detector.calibration
+    model = _fitted()
+    model.calibration = calibrate(model.score(_scans(6, 7)), target_fpr=0.2)
+    loaded = _load(save_model(tmp_path / "model", model))
+    assert loaded.calibration == model.calibration
+    assert read_model_info(tmp_path / "model").calibration == model.calibration
+    assert [r.flag for r in loaded.score(_scans(3, 99))] == [
+        r.score > model.calibration.threshold for r in loaded.score(_scans(3, 99))
+    ]

@@ -32,6 +32,7 @@ from xadt.backbones.curation import EXCLUDED, render_curated
 from xadt.backbones.efficientnet_lite import _same_padding
 from xadt.backbones.weights import lite0_weights_file
 from xadt.errors import XadtError
+from xadt.host import load_registry
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +325,7 @@ def test_create_backbone_from_a_mapping(tmp_path: Path) -> None:
 )
 def test_default_backbone_from_installed_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XADT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert isinstance(create_backbone(), EfficientNetLite0)
+    assert isinstance(create_backbone(registry=load_registry()), EfficientNetLite0)
 
 
 def test_plugin_module_imports_without_torch() -> None:

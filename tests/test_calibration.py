@@ -1,14 +1,15 @@
-"""Calibration: thresholds and map scales from held-out normal scans, a stable hash split."""
+"""Calibration: thresholds and map scales from held-out normal scans, applied by the Model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xadt.calibration import Calibration, calibrate, is_held_out, split_holdout
+from xadt.calibration import Calibration, calibrate
 from xadt.detector import PatchScores, ScanResult
 from xadt.errors import XadtError
-from xadt.scans import Scan
+from xadt.model import Model
+from xadt.plugins.baseline import BaselineDetector
 
 
 def _results(scores: list[float]) -> list[ScanResult]:
@@ -33,8 +34,9 @@ def test_threshold_keeps_false_alarms_at_or_below_target() -> None:
 
 def test_flags_follow_the_threshold() -> None:
     calibration = calibrate(_results([1.0, 2.0, 3.0, 4.0]), target_fpr=0.25)
-    flagged = calibration.flag(_results([0.5, 100.0]))
-    assert [r.flag for r in flagged] == [False, True]
+    model = Model(BaselineDetector(), calibration)
+    assert [r.flag for r in model.flag(_results([0.5, 100.0]))] == [False, True]
+    assert [r.flag for r in Model(BaselineDetector()).flag(_results([0.5]))] == [None]
 
 
 def test_too_few_holdout_scans_is_a_user_error() -> None:
@@ -47,24 +49,6 @@ def test_json_round_trip_and_malformed_section() -> None:
     assert Calibration.from_json(calibration.to_json()) == calibration
     with pytest.raises(XadtError, match="malformed calibration"):
         Calibration.from_json({"threshold": 1.0})
-
-
-def test_holdout_split_is_stable_and_near_the_fraction() -> None:
-    ids = [f"scan-{i}" for i in range(4000)]
-    chosen = [i for i in ids if is_held_out(i, 0.1, seed=3)]
-    assert chosen == [i for i in ids if is_held_out(i, 0.1, seed=3)]
-    assert 0.08 < len(chosen) / len(ids) < 0.12
-    assert chosen != [i for i in ids if is_held_out(i, 0.1, seed=4)]
-
-
-def test_split_holdout_streams_and_partitions() -> None:
-    view = np.zeros((4, 4, 3), np.uint8)
-    scans = (Scan(id=f"s{i}", views=[view]) for i in range(200))
-    held_out: list[Scan] = []
-    fitted = [s.id for s in split_holdout(scans, 0.2, 0, held_out)]
-    assert set(fitted).isdisjoint(s.id for s in held_out)
-    assert len(fitted) + len(held_out) == 200
-    assert held_out
 
 
 def test_map_scale_comes_from_patch_scores_alone() -> None:

@@ -79,7 +79,8 @@ def test_train_refuses_an_existing_model_and_overwrite_replaces_it(
     [
         (["--set", "rigde=1"], "--set: baseline has no option 'rigde'; did you mean 'ridge'?"),
         (["--set", "ridge"], "--set: expected key=value, got 'ridge'"),
-        (["--cache", "feats"], "--cache: baseline has no 'cache' option"),
+        (["--device", "cuda"], "--device cuda: CUDA is not available here"),
+        (["--device", "tpu"], "--device must be auto, cpu, cuda or cuda:N; got 'tpu'"),
         (["--holdout", "2"], "--holdout must be a fraction between 0 and 1"),
         (["--target-fpr", "0"], "--target-fpr must be a fraction between 0 and 1"),
     ],

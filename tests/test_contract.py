@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pytest
 
+from xadt.context import RunContext
 from xadt.detector import DetectorState, ScanResult
 from xadt.errors import NotFittedError, XadtError
 from xadt.features import global_features
@@ -17,6 +18,7 @@ from xadt.host import RegistryEntry, XadtPluginWarning, load_registry
 from xadt.plugins.baseline import BaselineConfig, BaselineDetector
 from xadt.scans import Scan
 from xadt.testing import anomalous_scan, check_detector, normal_scans
+from xadt.training_data import TrainingData
 
 
 def _installed() -> list[RegistryEntry]:
@@ -47,30 +49,31 @@ class _Mean(BaselineDetector):
 
 
 class _Hoarder(_Mean):
-    def fit(self, scans: Iterable[Scan]) -> Self:
-        return super().fit(list(scans))
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
+        return super().fit(TrainingData.from_scans(list(data)), context)
 
 
-class _TwoPass(_Mean):
-    def fit(self, scans: Iterable[Scan]) -> Self:
-        list(scans)
-        return super().fit(scans)
+class _BatchDependent(_Mean):
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
+        results = super().score(scans)
+        mean = float(np.mean([r.score for r in results]))
+        return [ScanResult(r.scan_id, r.score - 0.5 * mean) for r in results]
 
 
 class _Lazy(_Mean):
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         if not self.is_fitted:
             return [ScanResult(s.id, 0.0) for s in scans]
         return super().score(scans)
 
 
 class _Reversed(_Mean):
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         return super().score(scans)[::-1]
 
 
 class _NaN(_Mean):
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         return [ScanResult(r.scan_id, float("nan")) for r in super().score(scans)]
 
 
@@ -83,12 +86,12 @@ class _Forgetful(_Mean):
 
 
 class _Inverted(_Mean):
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         return [ScanResult(r.scan_id, -r.score) for r in super().score(scans)]
 
 
 class _BadMap(_Mean):
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         results = super().score(scans)
         for r in results:
             r.maps = [np.zeros((3, 3), np.float32)]
@@ -106,7 +109,7 @@ class _PickledState(_Mean):
     ("cls", "match"),
     [
         (_Hoarder, r"check_detector\(mean\): fit: fit held all 12 training scans at once"),
-        (_TwoPass, r"check_detector\(mean\): fit: fit iterated its scans twice"),
+        (_BatchDependent, r"check_detector\(mean\): eval mode: scan 'held-out-03' scored .* alone"),
         (_Lazy, r"check_detector\(mean\): not fitted: score before fit returned instead"),
         (_Reversed, r"check_detector\(mean\): score: result for scan 'held-out-00' has scan_id"),
         (_NaN, r"check_detector\(mean\): score: .* has score nan, not a finite number"),
@@ -124,7 +127,7 @@ def test_check_detector_names_the_detector_and_the_broken_check(cls: type, match
 
 def test_check_detector_reports_an_exception_as_the_failing_check() -> None:
     class Crashing(_Mean):
-        def fit(self, scans: Iterable[Scan]) -> Self:
+        def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
             msg = "no GPU"
             raise RuntimeError(msg)
 
@@ -146,7 +149,7 @@ def test_synthetic_scans_are_reproducible_uint8_rgb() -> None:
 
 def test_baseline_scores_the_squared_mahalanobis_distance_of_log_features() -> None:
     train, probe = normal_scans(12, seed=1), normal_scans(3, seed=2)
-    detector = BaselineDetector().fit(iter(train))
+    detector = BaselineDetector().fit(TrainingData.from_scans(iter(train)))
     x = np.log1p([list(global_features(s.views).values()) for s in train])
     mean, covariance = x.mean(axis=0), np.cov(x, rowvar=False) + 1e-6 * np.eye(3)
     np.testing.assert_allclose(detector.mean_, mean, rtol=1e-12)  # type: ignore[arg-type]
@@ -166,7 +169,7 @@ def test_baseline_features_do_not_depend_on_the_dtype() -> None:
     as16 = [Scan(f"s{k}", [(v.astype(np.uint16) * 257)]) for k, v in enumerate(grey8)]
     as32 = [Scan(f"s{k}", [(v / np.float32(255)).astype(np.float32)]) for k, v in enumerate(grey8)]
     as8 = [Scan(f"s{k}", [v]) for k, v in enumerate(grey8)]
-    detector = BaselineDetector().fit(normal_scans(6, seed=3))
+    detector = BaselineDetector().fit(TrainingData.from_scans(normal_scans(6, seed=3)))
     scores = [[r.score for r in detector.score(scans)] for scans in (as8, as16, as32)]
     np.testing.assert_allclose(scores[1], scores[0], rtol=1e-9)
     np.testing.assert_allclose(scores[2], scores[0], rtol=1e-6)
@@ -177,14 +180,14 @@ def test_baseline_rejects_bad_options_with_the_standard_sentence() -> None:
         XadtError,
         match=r"^The 'ridge' option of baseline must be a float > 0\. Got -1\.0 instead\.$",
     ):
-        BaselineDetector(ridge=-1.0).fit(normal_scans(3))
+        BaselineDetector(ridge=-1.0).fit(TrainingData.from_scans(normal_scans(3)))
     with pytest.raises(XadtError, match=r"The 'feature' option of baseline must be one of 'size'"):
-        BaselineDetector(feature="colour").fit(normal_scans(3))
+        BaselineDetector(feature="colour").fit(TrainingData.from_scans(normal_scans(3)))
 
 
 def test_baseline_needs_two_scans() -> None:
     with pytest.raises(XadtError, match=r"^baseline: fit needs at least 2 normal scans; got 1$"):
-        BaselineDetector().fit(normal_scans(1))
+        BaselineDetector().fit(TrainingData.from_scans(normal_scans(1)))
 
 
 def test_baseline_before_fit_says_what_to_do() -> None:
@@ -193,7 +196,7 @@ def test_baseline_before_fit_says_what_to_do() -> None:
 
 
 def test_baseline_state_must_match_the_config() -> None:
-    state = BaselineDetector(feature="size").fit(normal_scans(4)).state()
+    state = BaselineDetector(feature="size").fit(TrainingData.from_scans(normal_scans(4))).state()
     assert state.meta == {"features": ["size"], "n_train_scans": 4}
     assert state.tensors["covariance"].shape == (1, 1)
     with pytest.raises(XadtError, match=r"fitted on features \['size'\] but the config asks"):
@@ -207,7 +210,7 @@ def test_baseline_state_must_match_the_config() -> None:
 def test_baseline_ridge_keeps_identical_sizes_fittable() -> None:
     view = np.full((10, 10, 3), 128, np.uint8)
     same = [Scan(f"s{k}", [view]) for k in range(3)]
-    detector = BaselineDetector(feature="size").fit(same)
+    detector = BaselineDetector(feature="size").fit(TrainingData.from_scans(same))
     bigger = Scan("big", [np.full((20, 10, 3), 128, np.uint8)])
     assert detector.score(same)[0].score == 0.0
     assert np.isfinite(detector.score([bigger])[0].score)

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from tests.test_workflows import Hotspot, registry_with, store
 from xadt.artifacts import read_model_info
 from xadt.cli.app import app
-from xadt.demo import DemoSize, check_demo_folder, run_demo
+from xadt.context import NullProgress, RunContext
 from xadt.errors import XadtError
 from xadt.plugins.baseline import BaselineDetector
+from xadt.workflows.demo import DemoSize, check_demo_folder, run_demo
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -23,13 +24,18 @@ TINY = DemoSize(train=12, test_normal=3, threat=3)
 
 def test_demo_with_the_baseline_runs_to_the_end(store: Path, tmp_path: Path) -> None:
     stages: list[str] = []
+
+    class Record(NullProgress):
+        def stage(self, name: str, total: int | None = None) -> None:
+            stages.append(name)
+
     result = run_demo(
         tmp_path / "demo",
         plugin="baseline",
         scale=0.08,
         size=TINY,
         workers=1,
-        progress=lambda stage, _done, _total: stages.append(stage),
+        context=RunContext(progress=Record()),
     )
     assert {p.name for p in result.out.iterdir()} == {"data", "model", "scores.csv", "report.json"}
     assert result.overlays is None
@@ -55,7 +61,7 @@ def test_demo_with_maps_writes_overlays_and_pixel_metrics(store: Path, tmp_path:
         scale=0.08,
         size=TINY,
         workers=1,
-        registry=registry_with(Hotspot),
+        context=RunContext(registry=registry_with(Hotspot)),
     )
     assert result.overlays is not None
     pngs = sorted(p.name for p in result.overlays.glob("*.png"))
@@ -98,7 +104,7 @@ def test_demo_checks_options_before_making_parcels(store: Path, tmp_path: Path) 
 
 def test_demo_names_a_missing_plugin(tmp_path: Path) -> None:
     with pytest.raises(XadtError, match=r"unknown plugin 'gaussian'.*pass --plugin NAME"):
-        run_demo(tmp_path / "demo", registry=registry_with(BaselineDetector))
+        run_demo(tmp_path / "demo", context=RunContext(registry=registry_with(BaselineDetector)))
     assert not (tmp_path / "demo").exists()
 
 

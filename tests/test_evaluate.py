@@ -1,4 +1,5 @@
-"""``xadt.evaluate`` and ``xadt eval`` with a tiny darkness detector defined here, on tiny scans."""
+"""``xadt.workflows.evaluate`` and ``xadt eval`` with a tiny darkness detector defined here, on
+tiny scans."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 from PIL import Image
 
 import xadt
-from xadt import evaluate as ev
 from xadt import metrics
+from xadt.context import RunContext
 from xadt.detector import DetectorState, ScanResult
 from xadt.errors import NotFittedError, XadtError
+from xadt.model import Model
 from xadt.scans import Scan, ScanSkippedWarning
+from xadt.training_data import TrainingData
+from xadt.workflows import evaluate as ev
 
 FAST = {"n_resamples": 200}
 
@@ -40,8 +44,8 @@ class Darkness(xadt.Detector):
         self.fitted_ = False
         self.calls: list[int] = []
 
-    def fit(self, scans: Iterable[Scan]) -> Self:
-        for _ in scans:
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
+        for _ in data:
             pass
         self.fitted_ = True
         return self
@@ -50,7 +54,7 @@ class Darkness(xadt.Detector):
     def is_fitted(self) -> bool:
         return self.fitted_
 
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         self.check_fitted()
         results = []
         for scan in scans:
@@ -80,8 +84,9 @@ class Darkness(xadt.Detector):
         return detector
 
 
-def fitted(**overrides: Any) -> Darkness:
-    return Darkness(**overrides).fit([])
+def fitted(**overrides: Any) -> Model:
+    """A fitted darkness detector, as a model without calibration."""
+    return Model(Darkness(**overrides).fit(TrainingData.from_scans([])))
 
 
 def make_view(rng: np.random.Generator, anomalous: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +145,7 @@ def test_report_metrics_equal_the_metrics_of_the_recorded_scores() -> None:
 
     assert (report.n_normal, report.n_anomalous) == (14, 9)
     assert [r.anomalous for r in report.scans] == [False] * 14 + [True] * 9
-    direct = detector.score(normal + anomalous)
+    direct = detector.detector.score(normal + anomalous)
     assert [r.score for r in report.scans] == [r.score for r in direct]
     labels = np.array([r.anomalous for r in report.scans], dtype=int)
     scores = np.array([r.score for r in report.scans])
@@ -169,7 +174,7 @@ def test_pixel_metrics_pool_masked_anomalous_views_and_all_normal_views() -> Non
     detector = fitted()
     report = ev.evaluate_scans(detector, normal, anomalous, **FAST)
 
-    maps = [m for r in detector.score(normal + anomalous) for m in r.maps]
+    maps = [m for r in detector.detector.score(normal + anomalous) for m in r.maps]
     masks = [np.zeros((24, 32), bool)] * 8 + [m for s in anomalous for m in s.masks]
     assert report.pixel_views == 14
     assert report.pixel_auroc == pytest.approx(metrics.pixel_auroc(masks, maps))
@@ -219,7 +224,7 @@ def test_scans_are_scored_in_chunks_and_progress_counts_them() -> None:
         progress=lambda done, total: seen.append((done, total)),
         **FAST,
     )
-    assert detector.calls == [3, 32, 8]
+    assert detector.detector.calls == [3, 32, 8]
     assert seen == [(3, 43), (35, 43), (43, 43)]
 
 
@@ -238,13 +243,15 @@ def test_generators_are_accepted_with_an_unknown_total() -> None:
 
 def test_a_partial_score_missing_on_some_scans_is_not_evaluated() -> None:
     class Patchy(Darkness):
-        def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+        def score(
+            self, scans: Iterable[Scan], context: RunContext | None = None
+        ) -> list[ScanResult]:
             results = super().score(scans)
             results[0].partial.clear()
             return results
 
     report = ev.evaluate_scans(
-        Patchy().fit([]),
+        Model(Patchy().fit(TrainingData.from_scans([]))),
         make_scans(3, anomalous=False, seed=1),
         make_scans(3, anomalous=True, seed=2),
         **FAST,
@@ -283,12 +290,12 @@ def test_bad_settings_are_refused_before_any_scoring(setting: dict[str, Any], ma
     detector = fitted()
     with pytest.raises(ValueError, match=match):
         ev.evaluate_scans(detector, make_scans(2, anomalous=False, seed=1), [], **setting)
-    assert detector.calls == []
+    assert detector.detector.calls == []
 
 
 def test_an_unfitted_detector_is_refused() -> None:
     with pytest.raises(NotFittedError, match="darkness: no fitted state"):
-        ev.evaluate_scans(Darkness(), make_scans(2, anomalous=False, seed=1), [], **FAST)
+        ev.evaluate_scans(Model(Darkness()), make_scans(2, anomalous=False, seed=1), [], **FAST)
 
 
 def test_an_empty_class_is_refused() -> None:
@@ -301,14 +308,18 @@ def test_an_empty_class_is_refused() -> None:
 
 def test_non_finite_scores_are_refused_naming_the_scan() -> None:
     class Broken(Darkness):
-        def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+        def score(
+            self, scans: Iterable[Scan], context: RunContext | None = None
+        ) -> list[ScanResult]:
             results = super().score(scans)
             results[-1].score = float("nan")
             return results
 
-    with pytest.raises(XadtError, match=r"darkness gave scan 'a001' non-finite scores \{'score'"):
+    with pytest.raises(
+        XadtError, match=r"darkness gave scan 'a001' non-finite anomaly scores \{'score'"
+    ):
         ev.evaluate_scans(
-            Broken().fit([]),
+            Model(Broken().fit(TrainingData.from_scans([]))),
             make_scans(2, anomalous=False, seed=1),
             make_scans(2, anomalous=True, seed=2),
         )
@@ -317,7 +328,9 @@ def test_non_finite_scores_are_refused_naming_the_scan() -> None:
 @pytest.mark.parametrize("fault", ["count", "order", "map shape"])
 def test_contract_violations_are_bugs_not_user_errors(fault: str) -> None:
     class Faulty(Darkness):
-        def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+        def score(
+            self, scans: Iterable[Scan], context: RunContext | None = None
+        ) -> list[ScanResult]:
             results = super().score(scans)
             if fault == "count":
                 return results[:-1]
@@ -328,7 +341,7 @@ def test_contract_violations_are_bugs_not_user_errors(fault: str) -> None:
 
     with pytest.raises(RuntimeError, match="darkness"):
         ev.evaluate_scans(
-            Faulty().fit([]),
+            Model(Faulty().fit(TrainingData.from_scans([]))),
             make_scans(2, anomalous=False, seed=1),
             make_scans(2, anomalous=True, seed=2),
         )
@@ -446,10 +459,10 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     real = artifacts.load_model
 
-    def load_model(path: Any) -> xadt.Detector:
+    def load_model(path: Any, **options: Any) -> Model:
         if Path(path).name == "darkness-model":
             return fitted()
-        return real(path)
+        return real(path, **options)
 
     monkeypatch.setattr(artifacts, "load_model", load_model)
     runner = CliRunner()
@@ -516,7 +529,7 @@ def test_flags_come_from_the_models_calibration() -> None:
 
     detector = fitted(threshold=None)
     normal = make_scans(6, anomalous=False, seed=1)
-    detector.calibration = calibrate(detector.score(normal), target_fpr=0.2)
+    detector.calibration = calibrate(detector.detector.score(normal), target_fpr=0.2)
     report = ev.evaluate_scans(detector, normal, make_scans(4, anomalous=True, seed=2), **FAST)
     assert report.flag_rate_normal is not None
     assert report.flag_rate_normal <= 0.2

@@ -24,7 +24,8 @@ from xadt.backbones.base import Backbone
 from xadt.config import config_from_json, parse_overrides
 from xadt.detector import DetectorState
 from xadt.errors import NotFittedError, XadtError
-from xadt.gaussian import adjusted_variance, naive_variance
+from xadt.host import load_registry
+from xadt.model import Model
 from xadt.plugins.gaussian import (
     EMPTY_SCAN_SCORE,
     PRESETS,
@@ -32,8 +33,10 @@ from xadt.plugins.gaussian import (
     GaussianDetector,
     griffin2019,
 )
+from xadt.plugins.gaussian.appearance import adjusted_variance, naive_variance
 from xadt.scans import Scan, ScanSkippedWarning
 from xadt.testing import anomalous_scan, check_detector, normal_scans
+from xadt.training_data import TrainingData
 
 
 class TinyGaussian(GaussianDetector):
@@ -43,7 +46,7 @@ class TinyGaussian(GaussianDetector):
     classes: ClassVar[int] = 1000
 
     @classmethod
-    def build_backbone(cls, config: GaussianConfig) -> Backbone:
+    def build_backbone(cls, config: GaussianConfig, registry: object = None) -> Backbone:
         return TinyBackbone(seed=cls.backbone_seed, classes=cls.classes)
 
 
@@ -64,7 +67,7 @@ def train() -> list[Scan]:
 
 @pytest.fixture(scope="module")
 def fitted(train: list[Scan], cache: str) -> TinyGaussian:
-    return TinyGaussian(_config(cache=cache)).fit(train)
+    return TinyGaussian(_config(cache=cache)).fit(TrainingData.from_scans(train))
 
 
 def _scores(detector: GaussianDetector, scans: list[Scan]) -> np.ndarray:
@@ -155,7 +158,7 @@ def test_fit_streams_a_one_shot_generator_and_removes_its_temporary_cache(
     train: list[Scan], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    detector = TinyGaussian(_config()).fit(_stream(train))
+    detector = TinyGaussian(_config()).fit(TrainingData.from_scans(_stream(train)))
     assert detector.n_train_scans_ == len(train)
     assert list(tmp_path.iterdir()) == []  # features went to disk and were removed afterwards
 
@@ -163,7 +166,9 @@ def test_fit_streams_a_one_shot_generator_and_removes_its_temporary_cache(
 def test_the_model_does_not_depend_on_scan_order_or_batch_split(
     fitted: TinyGaussian, train: list[Scan], cache: str
 ) -> None:
-    other = TinyGaussian(_config(cache=cache, batch_size=5)).fit(_stream(train[::-1]))
+    other = TinyGaussian(_config(cache=cache, batch_size=5)).fit(
+        TrainingData.from_scans(_stream(train[::-1]))
+    )
     a, b = fitted.appearance_, other.appearance_
     assert a is not None
     assert b is not None
@@ -185,8 +190,10 @@ def test_out_of_fold_weights_come_from_models_fitted_without_each_fold(
 ) -> None:
     # A diagonal semantic correlation keeps the six fits cheap; the fold logic is the same.
     config = _config(cache=cache, semantic_covariance="diagonal")
-    in_sample = TinyGaussian(config).fit(train)
-    oof = TinyGaussian(dataclasses.replace(config, weighting="out-of-fold")).fit(train)
+    in_sample = TinyGaussian(config).fit(TrainingData.from_scans(train))
+    oof = TinyGaussian(dataclasses.replace(config, weighting="out-of-fold")).fit(
+        TrainingData.from_scans(train)
+    )
     assert oof.weights_ is not None
     assert in_sample.weights_ is not None
     # Scores of scans a model never saw spread wider: smaller inverse-variance weights.
@@ -200,7 +207,7 @@ def test_out_of_fold_weights_come_from_models_fitted_without_each_fold(
 
 def test_a_chosen_ridge_comes_from_held_out_normal_scans(cache: str) -> None:
     scans = normal_scans(30, seed=11)
-    detector = TinyGaussian(_config(cache=cache, ridge=None)).fit(scans)
+    detector = TinyGaussian(_config(cache=cache, ridge=None)).fit(TrainingData.from_scans(scans))
     assert detector.ridge_log_likelihoods_ is not None
     assert set(detector.ridge_log_likelihoods_) == {1e-4, 1e-3, 1e-2, 1e-1}
     best = max(detector.ridge_log_likelihoods_, key=detector.ridge_log_likelihoods_.__getitem__)
@@ -213,7 +220,9 @@ def test_a_chosen_ridge_comes_from_held_out_normal_scans(cache: str) -> None:
 
 def test_a_ridge_choice_without_held_out_scans_is_a_clear_error(cache: str) -> None:
     with pytest.raises(XadtError, match="ridge=None holds out one in 10 training scans"):
-        TinyGaussian(_config(cache=cache, ridge=None)).fit(normal_scans(2, seed=12))
+        TinyGaussian(_config(cache=cache, ridge=None)).fit(
+            TrainingData.from_scans(normal_scans(2, seed=12))
+        )
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -223,11 +232,11 @@ def test_a_second_fit_and_score_with_the_same_cache_hit_it(
     train: list[Scan], tmp_path: Path
 ) -> None:
     config = _config(cache=str(tmp_path))
-    first = TinyGaussian(config).fit(train[:6])
+    first = TinyGaussian(config).fit(TrainingData.from_scans(train[:6]))
     probe = normal_scans(2, seed=8)
     scores = _scores(first, probe)
     assert first.cache_hits_ == 0
-    second = TinyGaussian(config).fit(train[:6])
+    second = TinyGaussian(config).fit(TrainingData.from_scans(train[:6]))
     assert second.cache_hits_ == 6
     np.testing.assert_array_equal(_scores(second, probe), scores)
     assert second.cache_hits_ == 2  # the probe's features were cached by the first score
@@ -241,7 +250,11 @@ def test_a_second_fit_and_score_with_the_same_cache_hit_it(
 
 
 def test_diagonal_covariance_gives_a_diagonal_precision(train: list[Scan], cache: str) -> None:
-    model = TinyGaussian(_config(cache=cache, covariance="diagonal")).fit(train).appearance_
+    model = (
+        TinyGaussian(_config(cache=cache, covariance="diagonal"))
+        .fit(TrainingData.from_scans(train))
+        .appearance_
+    )
     assert model is not None
     off = model.precision - np.diag(np.diag(model.precision))
     assert not off.any()
@@ -249,20 +262,28 @@ def test_diagonal_covariance_gives_a_diagonal_precision(train: list[Scan], cache
 
 
 def test_naive_variance_is_p_times_one_minus_p(train: list[Scan], cache: str) -> None:
-    model = TinyGaussian(_config(cache=cache, variance="naive")).fit(train).appearance_
+    model = (
+        TinyGaussian(_config(cache=cache, variance="naive"))
+        .fit(TrainingData.from_scans(train))
+        .appearance_
+    )
     assert model is not None
     assert model.variance_kind == "naive"
     np.testing.assert_allclose(model.variance, naive_variance(model.mean))
 
 
 def test_a_fixed_binarisation_threshold_is_used_as_given(train: list[Scan], cache: str) -> None:
-    detector = TinyGaussian(_config(cache=cache, binarize=0.5)).fit(train)
+    detector = TinyGaussian(_config(cache=cache, binarize=0.5)).fit(TrainingData.from_scans(train))
     assert detector.binarize_threshold_ == 0.5
     assert detector.state().meta["threshold_rule"] == "fixed"
 
 
 def test_all_dimensions_give_a_1000_d_semantic_model(train: list[Scan], cache: str) -> None:
-    model = TinyGaussian(_config(cache=cache, semantic_dims="all")).fit(train).semantic_
+    model = (
+        TinyGaussian(_config(cache=cache, semantic_dims="all"))
+        .fit(TrainingData.from_scans(train))
+        .semantic_
+    )
     assert model is not None
     assert model.dim == 1000
     np.testing.assert_array_equal(model.dims, np.arange(1000))
@@ -275,14 +296,18 @@ def test_semantic_switches(train: list[Scan], cache: str) -> None:
         semantic_covariance="diagonal",
         top_n=None,
     )
-    model = TinyGaussian(config).fit(train).semantic_
+    model = TinyGaussian(config).fit(TrainingData.from_scans(train)).semantic_
     assert model is not None
     live = model.sample_std > 0
     assert live.any()
     np.testing.assert_array_equal(model.std[live], model.sample_std[live])
     np.testing.assert_array_equal(model.inv_corr, np.eye(model.dim))
     assert model.n_excursions is None
-    fixed = TinyGaussian(_config(cache=cache, shrinkage=0.3)).fit(train).semantic_
+    fixed = (
+        TinyGaussian(_config(cache=cache, shrinkage=0.3))
+        .fit(TrainingData.from_scans(train))
+        .semantic_
+    )
     assert fixed is not None
     assert fixed.shrinkage == 0.3
     assert fixed.shrinkage_rule == "fixed"
@@ -293,8 +318,10 @@ def test_plausible_dimensions_need_imagenet_logits(train: list[Scan]) -> None:
         classes = 10
 
     with pytest.raises(XadtError, match="backbone 'tiny' has 10 logits; set semantic_dims='all'"):
-        TenClasses(_config()).fit(train[:3])
-    model = TenClasses(_config(semantic_dims="all")).fit(train[:6]).semantic_
+        TenClasses(_config()).fit(TrainingData.from_scans(train[:3]))
+    model = (
+        TenClasses(_config(semantic_dims="all")).fit(TrainingData.from_scans(train[:6])).semantic_
+    )
     assert model is not None
     assert model.dim == 10
 
@@ -376,14 +403,16 @@ def test_a_view_with_only_small_objects_is_scored_not_flagged(fitted: TinyGaussi
 def test_fit_skips_all_air_scans_with_a_warning(train: list[Scan], cache: str) -> None:
     scans = [*train[:5], Scan("empty-tray", [_air()])]
     with pytest.warns(ScanSkippedWarning, match="skipped 1 training scan.*all air.*empty-tray"):
-        detector = TinyGaussian(_config(cache=cache)).fit(scans)
+        detector = TinyGaussian(_config(cache=cache)).fit(TrainingData.from_scans(scans))
     assert detector.n_train_scans_ == 5
     assert detector.n_skipped_scans_ == 1
     with (
         pytest.warns(ScanSkippedWarning),
         pytest.raises(XadtError, match="at least 2 normal scans with a parcel; got 1"),
     ):
-        TinyGaussian(_config()).fit([train[0], Scan("empty-tray", [_air()])])
+        TinyGaussian(_config()).fit(
+            TrainingData.from_scans([train[0], Scan("empty-tray", [_air()])])
+        )
 
 
 # --- model state -------------------------------------------------------------------------------
@@ -418,15 +447,16 @@ def test_state_records_what_the_model_is_and_round_trips(fitted: TinyGaussian, c
             np.testing.assert_array_equal(ma, mb)
 
 
-def test_loading_with_other_backbone_weights_says_so(fitted: TinyGaussian) -> None:
+def test_scoring_with_other_backbone_weights_says_so(fitted: TinyGaussian) -> None:
     class OtherWeights(TinyGaussian):
         backbone_seed = 1
 
+    loaded = OtherWeights.from_state(fitted.config, _saved(fitted.state()))
     with pytest.raises(
         XadtError,
         match=re.escape("fitted with tiny weights tiny-seed0 but backbone 'tiny' now has weights "),
     ):
-        OtherWeights.from_state(fitted.config, _saved(fitted.state()))
+        loaded.score(normal_scans(1, seed=13))
 
 
 def test_loading_with_a_config_that_contradicts_the_model_says_so(fitted: TinyGaussian) -> None:
@@ -512,7 +542,7 @@ def test_bad_options_are_rejected_with_the_generated_sentence(
 ) -> None:
     detector = TinyGaussian(_config(**overrides))
     with pytest.raises(XadtError, match=re.escape(sentence)):
-        detector.fit(normal_scans(2))
+        detector.fit(TrainingData.from_scans(normal_scans(2)))
 
 
 def test_every_option_has_help_and_set_overrides_parse() -> None:
@@ -538,8 +568,8 @@ def test_a_model_directory_round_trips_and_names_its_backbone_weights(
 ) -> None:
     # Fitted on the tiny backbone under the default backbone's name, so that the installed
     # plugin loads it with the real EfficientNet-Lite0 weights: a mismatch it must refuse.
-    fitted = TinyGaussian(GaussianConfig(cache=cache)).fit(train[:6])
-    path = save_model(tmp_path / "model", fitted)
+    fitted = TinyGaussian(GaussianConfig(cache=cache)).fit(TrainingData.from_scans(train[:6]))
+    path = save_model(tmp_path / "model", Model(fitted))
     info = read_model_info(path)
     assert info.plugin == "gaussian"
     assert info.meta["weights"] == fitted.weights_
@@ -550,7 +580,8 @@ def test_a_model_directory_round_trips_and_names_its_backbone_weights(
     again = TinyGaussian.from_state(config, DetectorState(tensors, document["meta"]))
     probe = normal_scans(2, seed=13)
     np.testing.assert_array_equal(_scores(again, probe), _scores(fitted, probe))
+    loaded = load_model(path, registry=load_registry())
     with pytest.raises(
         XadtError, match="fitted with tiny weights tiny-seed0 but backbone 'efficientnet_lite0'"
     ):
-        load_model(path)
+        loaded.score(probe)

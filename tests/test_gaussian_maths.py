@@ -15,18 +15,18 @@ from sklearn.covariance import ledoit_wolf
 
 from xadt.detector import DetectorState
 from xadt.errors import XadtError
-from xadt.gaussian.appearance import (
+from xadt.moments import Moments
+from xadt.plugins.gaussian.appearance import (
     AppearanceModel,
     adjusted_variance,
     clip_probability,
     naive_variance,
     select_ridge,
 )
-from xadt.gaussian.binarize import DEFAULT_GRID, ThresholdChooser, binarize
-from xadt.gaussian.combine import Combination
-from xadt.gaussian.moments import Moments
-from xadt.gaussian.semantic import SemanticModel, fit_log_sd, image_vectors
-from xadt.gaussian.state import nest_states, sub_state
+from xadt.plugins.gaussian.binarize import DEFAULT_GRID, ThresholdChooser, binarize
+from xadt.plugins.gaussian.combine import Combination
+from xadt.plugins.gaussian.semantic import SemanticModel, fit_log_sd, image_vectors
+from xadt.plugins.gaussian.state import nest_states, sub_state
 
 # -- references (plain numpy, written from methods.md, not from the code under test) -------------
 

@@ -1,4 +1,5 @@
-"""Heat-map overlays and maps (``xadt.overlay``, ``xadt localize``) on a fixed per-model scale."""
+"""Heat-map overlays and maps (``xadt.workflows.localize``, ``xadt localize``) on a fixed per-model
+scale."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.test_workflows import Hotspot, store, write_scans
+from tests.test_workflows import REGISTRY, Hotspot, context, fitted, store, write_scans
 from xadt.artifacts import load_model
 from xadt.cli.app import app
 from xadt.errors import XadtError
-from xadt.overlay import (
+from xadt.model import Model
+from xadt.scans import ScanSkippedWarning
+from xadt.workflows.localize import (
     LEGEND_HEIGHT,
     MAX_ALPHA,
     MapScale,
@@ -22,8 +25,7 @@ from xadt.overlay import (
     map_scale,
     render_overlay,
 )
-from xadt.scans import ScanSkippedWarning
-from xadt.training import train
+from xadt.workflows.train import train
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -76,11 +78,12 @@ def test_render_overlay_refuses_a_map_of_another_shape() -> None:
         render_overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.float32), SCALE)
 
 
-def _trained(tmp_path: Path) -> Hotspot:
-    train("hotspot", write_scans(tmp_path / "normal", 12), holdout=0.3, output=tmp_path / "model")
-    detector = load_model(tmp_path / "model")
-    assert isinstance(detector, Hotspot)
-    return detector
+def _trained(tmp_path: Path) -> Model:
+    data = write_scans(tmp_path / "normal", 12)
+    train("hotspot", data, context=context(), holdout=0.3, output=tmp_path / "model")
+    model = load_model(tmp_path / "model", registry=REGISTRY)
+    assert isinstance(model.detector, Hotspot)
+    return model
 
 
 def test_localize_writes_png_and_float32_npy_per_view(store: Path, tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_localize_writes_png_and_float32_npy_per_view(store: Path, tmp_path: Pat
     view = np.asarray(Image.open(scans / "s00_v1.png"))
     amap = np.load(tmp_path / "out" / "s00_v1.npy", allow_pickle=False)
     assert amap.dtype == np.float32
-    np.testing.assert_array_equal(amap, detector.map(view[..., :3]), strict=True)
+    np.testing.assert_array_equal(amap, detector.detector.map(view[..., :3]), strict=True)
     overlay = np.asarray(Image.open(tmp_path / "out" / "s00_v1.png"))
     assert overlay.shape == (view.shape[0] + LEGEND_HEIGHT, view.shape[1], 3)
     assert np.isnan(amap[0]).all()
@@ -122,7 +125,7 @@ def test_two_scans_with_different_ranges_share_one_colour_mapping(
     assert np.array_equal(a[10, 4], b[10, 4])
     assert not np.array_equal(a[10, 4], [grey] * 3)  # it is coloured
     assert np.array_equal(a[-LEGEND_HEIGHT:], b[-LEGEND_HEIGHT:])  # the same colour bar
-    assert np.array_equal(a, render_overlay(faint, detector.map(faint), scale))
+    assert np.array_equal(a, render_overlay(faint, detector.detector.map(faint), scale))
 
 
 def test_localize_refuses_to_overwrite(store: Path, tmp_path: Path) -> None:
@@ -138,12 +141,18 @@ def test_localize_refuses_to_overwrite(store: Path, tmp_path: Path) -> None:
 
 def test_localize_without_maps_or_calibration_is_a_clear_error(store: Path, tmp_path: Path) -> None:
     scans = write_scans(tmp_path / "scans", 2)
-    train("baseline", write_scans(tmp_path / "normal", 12), holdout=0.3, output=tmp_path / "b")
+    train(
+        "baseline",
+        write_scans(tmp_path / "normal", 12),
+        context=context(),
+        holdout=0.3,
+        output=tmp_path / "b",
+    )
     with pytest.raises(XadtError, match="plugin 'baseline' has no localisation"):
-        localize_folder(load_model(tmp_path / "b"), scans, tmp_path / "out")
+        localize_folder(load_model(tmp_path / "b", registry=REGISTRY), scans, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     with pytest.raises(XadtError, match="the model has no calibration"):
-        localize_folder(Hotspot().fit([]), scans, tmp_path / "out")
+        localize_folder(fitted(Hotspot()), scans, tmp_path / "out")
 
 
 def test_localize_skips_unreadable_scans(store: Path, tmp_path: Path) -> None:
@@ -171,7 +180,13 @@ def test_cli_localize(store: Path, tmp_path: Path) -> None:
     assert again.stderr.startswith("error: ")
     assert "already exists; pass --overwrite" in again.stderr
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
-    train("baseline", write_scans(tmp_path / "normal", 12), holdout=0.3, output=tmp_path / "b")
+    train(
+        "baseline",
+        write_scans(tmp_path / "normal", 12),
+        context=context(),
+        holdout=0.3,
+        output=tmp_path / "b",
+    )
     no_maps = runner.invoke(app, ["localize", "-m", str(tmp_path / "b"), str(scans), "-o", "x"])
     assert no_maps.exit_code == 1
     assert "plugin 'baseline' has no localisation" in no_maps.stderr

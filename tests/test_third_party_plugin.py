@@ -25,6 +25,7 @@ from xadt.errors import XadtError
 from xadt.host import XadtPluginWarning, load_registry
 from xadt.plugins.baseline import BaselineDetector
 from xadt.testing import check_detector, normal_scans
+from xadt.training_data import TrainingData
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "plugins" / "xadt-example"
 
@@ -61,17 +62,17 @@ class Brightness(xadt.Detector):
     def is_fitted(self):
         return self.moments_ is not None
 
-    def fit(self, scans):
+    def fit(self, data, context=None):
         self.validate()
         n = total = squares = 0.0
-        for scan in scans:
+        for scan in data:
             b = brightness(scan)
             n, total, squares = n + 1, total + b, squares + b * b
         mean = total / n
         self.moments_ = np.array([mean, squares / n - mean * mean + 1e-9])
         return self
 
-    def score(self, scans):
+    def score(self, scans, context=None):
         self.check_fitted()
         mean, var = self.moments_
         return [
@@ -145,7 +146,11 @@ def test_a_third_party_distribution_is_discovered_listed_and_usable(site: Site) 
     assert set(registry.detectors) >= {"baseline", "brightness"}
 
     cls = registry.get_detector("brightness")
-    results = cls(scale=2.0).fit(iter(normal_scans(5, seed=1))).score(normal_scans(2, seed=2))
+    results = (
+        cls(scale=2.0)
+        .fit(TrainingData.from_scans(iter(normal_scans(5, seed=1))))
+        .score(normal_scans(2, seed=2))
+    )
     assert [r.scan_id for r in results] == ["normal-00", "normal-01"]
     check_detector(cls)
 

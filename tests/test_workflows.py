@@ -1,11 +1,11 @@
-"""Train and score orchestration (``xadt.training``, ``xadt.scoring``) on tiny PNG folders, with
-the built-in baseline and a tiny map-making detector defined here."""
+"""Train and score orchestration (``xadt.workflows.train``, ``xadt.workflows.score``) on tiny PNG
+folders, with the built-in baseline and a tiny map-making detector defined here."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -17,13 +17,15 @@ from PIL import Image
 import xadt
 from xadt import host
 from xadt.artifacts import read_model_info, store_path
-from xadt.calibration import is_held_out
+from xadt.context import NullProgress, RunContext
 from xadt.detector import DetectorState, PatchScores, ScanResult
 from xadt.errors import XadtError
 from xadt.host import PluginRecord, Registry, RegistryEntry
+from xadt.model import Model
 from xadt.plugins.baseline import BaselineDetector
 from xadt.scans import Scan, ScanSkippedWarning, iter_scans
-from xadt.scoring import (
+from xadt.training_data import TrainingData, split_ids
+from xadt.workflows.score import (
     ScoreRow,
     check_results_path,
     load_scoring_model,
@@ -32,7 +34,7 @@ from xadt.scoring import (
     score_in_chunks,
     write_results,
 )
-from xadt.training import build_detector, fit_and_calibrate, train
+from xadt.workflows.train import train
 
 # --- fixtures shared with the other workflow test files ------------------------------------------
 
@@ -76,9 +78,9 @@ class Hotspot(xadt.Detector):
         super().__init__(config, **overrides)
         self.fitted_ = False
 
-    def fit(self, scans: Iterable[Scan]) -> Self:
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
         self.validate()
-        ids = [scan.id for scan in scans]
+        ids = [scan.id for scan in data]
         if self.config.fail:
             msg = "hotspot: the fit failed on purpose"
             raise XadtError(msg)
@@ -90,7 +92,7 @@ class Hotspot(xadt.Detector):
     def is_fitted(self) -> bool:
         return self.fitted_
 
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         self.check_fitted()
         results = []
         for scan in scans:
@@ -132,13 +134,25 @@ def registry_with(*classes: type[xadt.Detector]) -> Registry:
     )
 
 
+REGISTRY = registry_with(BaselineDetector, Hotspot)
+
+
+def context(**settings: Any) -> RunContext:
+    """A run context whose registry offers baseline and hotspot."""
+    return RunContext(registry=REGISTRY, **settings)
+
+
+def fitted(detector: xadt.Detector, scans: Sequence[Scan] = ()) -> Model:
+    """``detector`` fitted on ``scans``, as a model without calibration."""
+    return Model(detector.fit(TrainingData.from_scans(scans), context()))
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private model store, and a registry of baseline and hotspot for every lookup."""
+    """A private model store; the CLI's registry offers baseline and hotspot."""
     home = tmp_path / "home"
     monkeypatch.setenv("XADT_HOME", str(home))
-    registry = registry_with(BaselineDetector, Hotspot)
-    monkeypatch.setattr(host, "load_registry", lambda pm=None: registry)
+    monkeypatch.setattr(host, "load_registry", lambda pm=None: REGISTRY)
     return home
 
 
@@ -147,13 +161,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_train_writes_a_calibrated_model_to_the_store(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12)
-    result = train("baseline", data, holdout=0.3)
+    result = train("baseline", data, context=context(), holdout=0.3)
     assert result.path == store_path("baseline") == store / "models" / "baseline"
     assert result.n_fitted + result.n_holdout == 12
     assert result.n_holdout >= 2
     info = read_model_info(result.path)
     assert info.plugin == "baseline"
-    assert info.calibration == result.calibration
+    assert info.calibration == result.model.calibration
+    assert info.provenance.training["n_calibration"] == result.n_holdout
     assert info.calibration is not None
     assert info.calibration.n_holdout == result.n_holdout
     assert info.calibration.target_fpr == 0.05
@@ -162,8 +177,8 @@ def test_train_writes_a_calibrated_model_to_the_store(store: Path, tmp_path: Pat
 
 def test_held_out_scans_are_never_fitted_on(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12, prefix="n")
-    result = train("hotspot", data, holdout=0.3, seed=0)
-    held = {i for i in iter_scans(data).ids if is_held_out(i, 0.3, 0)}
+    result = train("hotspot", data, context=context(seed=0), holdout=0.3)
+    held = set(split_ids(iter_scans(data).ids, holdout=0.3, validation=0.0, seed=0).calibration)
     assert held
     assert len(held) == result.n_holdout
     assert set(Hotspot.fitted_ids).isdisjoint(held)
@@ -172,25 +187,37 @@ def test_held_out_scans_are_never_fitted_on(store: Path, tmp_path: Path) -> None
 
 def test_an_existing_model_is_refused_before_the_fit(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12, prefix="n")
-    train("hotspot", data, holdout=0.3)
+    train("hotspot", data, context=context(), holdout=0.3)
     with pytest.raises(XadtError, match="a model already exists there; pass --overwrite"):
-        train("hotspot", data, holdout=0.3, overrides=["fail=true"])  # the fit would fail
+        train(
+            "hotspot", data, context=context(), holdout=0.3, overrides=["fail=true"]
+        )  # the fit would fail
 
 
 def test_a_failed_fit_leaves_the_old_model_intact(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12, prefix="n")
-    first = train("hotspot", data, holdout=0.3)
+    first = train("hotspot", data, context=context(), holdout=0.3)
     before = {f.name: f.read_bytes() for f in first.path.iterdir()}
     with pytest.raises(XadtError, match="failed on purpose"):
-        train("hotspot", data, holdout=0.3, overrides=["fail=true"], overwrite=True)
+        train(
+            "hotspot", data, context=context(), holdout=0.3, overrides=["fail=true"], overwrite=True
+        )
     assert {f.name: f.read_bytes() for f in first.path.iterdir()} == before
     assert [p.name for p in first.path.parent.iterdir()] == ["hotspot"]
 
 
 def test_overwrite_replaces_the_model(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12, prefix="n")
-    train("hotspot", data, holdout=0.3, output=tmp_path / "m")
-    train("hotspot", data, holdout=0.3, output=tmp_path / "m", overrides=["gain=2"], overwrite=True)
+    train("hotspot", data, context=context(), holdout=0.3, output=tmp_path / "m")
+    train(
+        "hotspot",
+        data,
+        context=context(),
+        holdout=0.3,
+        output=tmp_path / "m",
+        overrides=["gain=2"],
+        overwrite=True,
+    )
     assert read_model_info(tmp_path / "m").config["gain"] == 2.0
 
 
@@ -198,7 +225,7 @@ def test_an_unrelated_folder_is_never_a_model_path(store: Path, tmp_path: Path) 
     data = write_scans(tmp_path / "normal", 12)
     (tmp_path / "docs").mkdir()
     with pytest.raises(XadtError, match="not an xadt model directory"):
-        train("baseline", data, output=tmp_path / "docs", overwrite=True)
+        train("baseline", data, context=context(), output=tmp_path / "docs", overwrite=True)
 
 
 def test_unknown_set_key_lists_the_valid_keys(store: Path, tmp_path: Path) -> None:
@@ -206,18 +233,9 @@ def test_unknown_set_key_lists_the_valid_keys(store: Path, tmp_path: Path) -> No
     with pytest.raises(
         XadtError, match=r"--set: baseline has no option 'rigde'; did you mean 'ridge'\? options: "
     ):
-        train("baseline", data, overrides=["rigde=1"])
+        train("baseline", data, context=context(), overrides=["rigde=1"])
     with pytest.raises(XadtError, match="The 'ridge' option of baseline must be a float > 0"):
-        train("baseline", data, overrides=["ridge=-1"])
-
-
-def test_cache_maps_onto_the_config_cache_field(tmp_path: Path) -> None:
-    detector = build_detector(Hotspot, cache="features")
-    assert detector.config.cache == str((Path.cwd() / "features").absolute())
-    with pytest.raises(XadtError, match="--cache: baseline has no 'cache' option"):
-        build_detector(BaselineDetector, cache=tmp_path)
-    with pytest.raises(XadtError, match="pass only one"):
-        build_detector(Hotspot, ["cache=a"], cache=tmp_path)
+        train("baseline", data, context=context(), overrides=["ridge=-1"])
 
 
 @pytest.mark.parametrize(
@@ -227,7 +245,7 @@ def test_bad_fractions_are_refused(store: Path, tmp_path: Path, option: str, val
     data = write_scans(tmp_path / "normal", 4)
     flag = "--" + option.replace("_", "-")
     with pytest.raises(XadtError, match=f"{flag} must be a fraction between 0 and 1"):
-        train("baseline", data, **{option: value})
+        train("baseline", data, context=context(), **{option: value})
     assert not store_path("baseline").exists()
 
 
@@ -235,7 +253,7 @@ def test_unreadable_scans_are_skipped_and_the_rest_is_saved(store: Path, tmp_pat
     data = write_scans(tmp_path / "normal", 12)
     (data / "torn.png").write_bytes(b"not a png")
     with pytest.warns(ScanSkippedWarning, match="torn.png"):
-        result = train("baseline", data, holdout=0.3)
+        result = train("baseline", data, context=context(), holdout=0.3)
     assert result.path.is_dir()
     assert [p.name for p, _ in result.skipped] == ["torn.png"]
     assert "1 of 13 scans skipped" in result.summary
@@ -244,9 +262,9 @@ def test_unreadable_scans_are_skipped_and_the_rest_is_saved(store: Path, tmp_pat
 def test_empty_or_missing_data_folder_is_named(store: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(XadtError, match="empty: no image files"):
-        train("baseline", tmp_path / "empty")
+        train("baseline", context=context(), data=tmp_path / "empty")
     with pytest.raises(XadtError, match="nowhere"):
-        train("baseline", tmp_path / "nowhere")
+        train("baseline", context=context(), data=tmp_path / "nowhere")
 
 
 def test_too_few_held_out_scans_is_explained_before_the_fit(store: Path, tmp_path: Path) -> None:
@@ -255,33 +273,31 @@ def test_too_few_held_out_scans_is_explained_before_the_fit(store: Path, tmp_pat
         XadtError,
         match=r"--holdout 0.01 holds out 0 of its 3 scans, but calibration needs at least 2",
     ):
-        train("hotspot", data, holdout=0.01, overrides=["fail=true"])
+        train("hotspot", data, context=context(), holdout=0.01, overrides=["fail=true"])
     # Unreadable held-out scans can still leave too few after the fit.
     data = write_scans(tmp_path / "more", 12, prefix="n")
-    held = [i for i in iter_scans(data).ids if is_held_out(i, 0.3, 0)]
+    held = list(split_ids(iter_scans(data).ids, holdout=0.3, validation=0.0, seed=0).calibration)
     for scan_id in held[1:]:
         (data / f"{scan_id}.png").write_bytes(b"")
     with (
         pytest.warns(ScanSkippedWarning),
         pytest.raises(XadtError, match=r"at least 2 held-out normal scans, got 1.*skipped"),
     ):
-        train("hotspot", data, holdout=0.3)
+        train("hotspot", data, context=context(), holdout=0.3)
 
 
-def test_fit_and_calibrate_reports_progress_on_a_generator(tmp_path: Path) -> None:
+def test_train_reports_stages_to_the_context(store: Path, tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 12, prefix="n")
-    stages: list[tuple[str, int, int | None]] = []
-    detector = Hotspot()
-    fitted, held = fit_and_calibrate(
-        detector,
-        (scan for scan in iter_scans(data)),
-        holdout=0.3,
-        progress=lambda *a: stages.append(a),
-    )
-    assert (fitted, held) == (len(Hotspot.fitted_ids), 12 - len(Hotspot.fitted_ids))
-    assert any(s.startswith("fitting (") and done == 12 for s, done, _ in stages)
-    assert stages[-1] == ("calibrating", held, held)
-    assert detector.calibration is not None
+    stages: list[tuple[str, int | None]] = []
+
+    class Record(NullProgress):
+        def stage(self, name: str, total: int | None = None) -> None:
+            stages.append((name, total))
+
+    result = train("baseline", data, context=context(progress=Record()), holdout=0.3)
+    assert ("reading scans", result.n_fitted) in stages
+    assert ("calibrating", result.n_holdout) in stages
+    assert stages[-1] == ("saving", None)
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -296,27 +312,29 @@ def test_resolve_model_from_the_store_or_a_path(store: Path, tmp_path: Path) -> 
             r"DATA' first or pass --model DIR"
         ),
     ):
-        resolve_model("baseline", None)
-    train("baseline", data, holdout=0.3)
-    assert resolve_model("baseline", None) == store_path("baseline")
-    assert resolve_model(None, store_path("baseline")) == store_path("baseline")
-    assert resolve_model("baseline", store_path("baseline")) == store_path("baseline")
+        resolve_model("baseline", None, registry=REGISTRY)
+    train("baseline", data, context=context(), holdout=0.3)
+    assert resolve_model("baseline", None, registry=REGISTRY) == store_path("baseline")
+    assert resolve_model(None, store_path("baseline"), registry=REGISTRY) == store_path("baseline")
+    assert resolve_model("baseline", store_path("baseline"), registry=REGISTRY) == store_path(
+        "baseline"
+    )
     with pytest.raises(XadtError, match="written by plugin 'baseline', not 'hotspot'"):
-        resolve_model("hotspot", store_path("baseline"))
+        resolve_model("hotspot", store_path("baseline"), registry=REGISTRY)
     with pytest.raises(XadtError, match=r"pass --plugin P .* or --model DIR"):
-        resolve_model(None, None)
+        resolve_model(None, None, registry=REGISTRY)
     with pytest.raises(XadtError, match="unknown plugin 'basline'; did you mean 'baseline'"):
-        resolve_model("basline", None)
+        resolve_model("basline", None, registry=REGISTRY)
 
 
 def test_score_folder_flags_from_the_model_calibration(store: Path, tmp_path: Path) -> None:
-    train("hotspot", write_scans(tmp_path / "normal", 12), holdout=0.3)
-    detector, _ = load_scoring_model("hotspot", None)
-    assert detector.calibration is not None
-    normal = score_folder(detector, write_scans(tmp_path / "more", 3, seed=5))
-    dark = score_folder(detector, write_scans(tmp_path / "dark", 3, seed=6, dark=0.9))
+    train("hotspot", write_scans(tmp_path / "normal", 12), context=context(), holdout=0.3)
+    model = load_scoring_model("hotspot", None, registry=REGISTRY)
+    assert model.calibration is not None
+    normal = score_folder(model, write_scans(tmp_path / "more", 3, seed=5))
+    dark = score_folder(model, write_scans(tmp_path / "dark", 3, seed=6, dark=0.9))
     assert [r.flag for r in dark.rows] == [True] * 3
-    threshold = detector.calibration.threshold
+    threshold = model.calibration.threshold
     assert all(r.flag == (r.score > threshold) for r in [*normal.rows, *dark.rows])
     assert dark.rows[0].partial.keys() == {"peak", "mean"}
     assert dark.rows[0].patches == 4
@@ -324,27 +342,29 @@ def test_score_folder_flags_from_the_model_calibration(store: Path, tmp_path: Pa
 
 
 def test_score_folder_skips_unreadable_scans(store: Path, tmp_path: Path) -> None:
-    detector = Hotspot().fit([])
+    model = fitted(Hotspot())
     folder = write_scans(tmp_path / "scans", 2)
     (folder / "bad.png").write_bytes(b"")
     with pytest.warns(ScanSkippedWarning):
-        run = score_folder(detector, folder)
+        run = score_folder(model, folder)
     assert len(run.rows) == 2
     assert "bad.png: file is empty" in run.summary
     (tmp_path / "only").mkdir()
     (tmp_path / "only" / "bad.png").write_bytes(b"")
     with pytest.warns(ScanSkippedWarning), pytest.raises(XadtError, match="no scan could be read"):
-        score_folder(detector, tmp_path / "only")
+        score_folder(model, tmp_path / "only")
 
 
 def test_non_finite_scores_are_a_user_error_naming_the_scan(tmp_path: Path) -> None:
     class Broken(Hotspot):
-        def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+        def score(
+            self, scans: Iterable[Scan], context: RunContext | None = None
+        ) -> list[ScanResult]:
             return [ScanResult(s.id, float("nan")) for s in scans]
 
     scans = list(iter_scans(write_scans(tmp_path / "s", 2)))
     with pytest.raises(XadtError, match="gave scan 's00' non-finite anomaly scores"):
-        list(score_in_chunks(Broken().fit([]), scans))
+        list(score_in_chunks(fitted(Broken()), scans))
 
 
 def _rows() -> list[ScoreRow]:
@@ -365,8 +385,9 @@ def test_results_as_csv(tmp_path: Path) -> None:
 
 
 def test_results_as_json(tmp_path: Path) -> None:
-    detector = Hotspot().fit([])
-    out = write_results(_rows(), tmp_path / "r.JSON", detector=detector, model="m")
+    model = fitted(Hotspot())
+    model.path = Path("m")
+    out = write_results(_rows(), tmp_path / "r.JSON", model=model)
     doc = json.loads(out.read_text())
     assert doc["plugin"] == "hotspot"
     assert doc["model"] == "m"

@@ -23,7 +23,7 @@ def create_backbone(
     name: str = DEFAULT_BACKBONE,
     *,
     weights: str | os.PathLike[str] | None = None,
-    registry: Registry | Mapping[str, Callable[..., Any]] | None = None,
+    registry: Registry | Mapping[str, Callable[..., Any]],
 ) -> Backbone:
     """Build a registered backbone, frozen and in eval mode.
 
@@ -33,8 +33,8 @@ def create_backbone(
             ``'resnet152'`` (these need ``weights``), or one a third-party plugin adds.
         weights: a weights file, passed to the factory as ``weights=``; None means the factory's
             default (an error for backbones without built-in weights).
-        registry: the plugin host's :class:`xadt.host.Registry`, or a plain mapping of factories
-            by name; by default ``xadt.host.load_registry()`` (every installed plugin).
+        registry: the plugin host's :class:`xadt.host.Registry` (built once by the caller), or a
+            plain mapping of factories by name.
 
     Returns:
         The backbone.
@@ -54,14 +54,8 @@ def create_backbone(
     return backbone
 
 
-def _lookup(
-    name: str, registry: Registry | Mapping[str, Callable[..., Any]] | None
-) -> Callable[..., Any]:
+def _lookup(name: str, registry: Registry | Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
     """The factory registered as ``name``."""
-    if registry is None:
-        from xadt.host import load_registry  # plugins load only when asked
-
-        registry = load_registry()
     if not isinstance(registry, Mapping):
         return registry.get_backbone(name)
     if name in registry:

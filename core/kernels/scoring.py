@@ -1,6 +1,6 @@
 """Squared Mahalanobis distances and top-n excursion scores of feature rows (methods.md §1.4-1.5).
 
-Dispatch (figures: benches/README_scoring.md): tiny inputs run direct OpenMP C++ kernels; larger
+Dispatch (figures: benches/README.md): tiny inputs run direct OpenMP C++ kernels; larger
 ones run sgemm/dgemm through torch, from 512 rows against a block-symmetrised precision (0.6× the
 flops at D = 1280; N = 4096: 61 ms against 87 ms for ``((x - m) @ P * (x - m)).sum(1)``), with
 centring, finiteness checks and the float64 row dots fused in C++.
@@ -26,7 +26,7 @@ ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 # skipped lower blocks save most of the lower triangle (5 blocks at D = 1280: 0.6× the flops).
 _BLOCK = 256
 # The direct C++ kernel runs while D <= _DIRECT_MAX_DIM and N·D² < _DIRECT_MAX_WORK: there it beats
-# torch's per-call overhead; beyond, BLAS wins (benches/README_scoring.md has the crossover table).
+# torch's per-call overhead; beyond, BLAS wins (benches/README.md has the crossover table).
 _DIRECT_MAX_DIM = 128
 _DIRECT_MAX_WORK = 1 << 18
 # The block-symmetrised GEMM pays O(D²) per call to build; from about this many rows it saves more.

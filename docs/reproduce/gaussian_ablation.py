@@ -24,6 +24,7 @@ from xadt.calibration import split_holdout
 from xadt.metrics import auroc, bootstrap_ci
 from xadt.plugins.gaussian import GaussianDetector
 from xadt.scans import iter_scans
+from xadt.training_data import TrainingData
 
 VARIANTS: dict[str, dict[str, object]] = {
     "main (adjusted variance, full covariance, plausible dims, fitted SD, top-12)": {},
@@ -52,7 +53,9 @@ def main(data: Path, cache: Path, out: Path | None) -> None:
     rows = {}
     for name, overrides in VARIANTS.items():
         start = time.perf_counter()
-        detector = GaussianDetector(cache=str(cache), **overrides).fit(iter(train))
+        detector = GaussianDetector(cache=str(cache), **overrides).fit(
+            TrainingData.from_scans(iter(train))
+        )
         results = detector.score(normal + anomalous)
         row: dict[str, object] = {"overrides": overrides, "weights": detector.weights_}
         for part in ("appearance", "semantic", "combined"):

@@ -9,10 +9,13 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 
 from xadt.config import option
+from xadt.context import RunContext
 from xadt.detector import Detector, DetectorState, ScanResult, meta_value, require_tensors
 from xadt.errors import XadtError
 from xadt.features import FEATURES, global_features
+from xadt.moments import Moments
 from xadt.scans import Scan
+from xadt.training_data import TrainingData
 
 
 @dataclass
@@ -58,37 +61,32 @@ class BaselineDetector(Detector):
         """Whether ``score`` can run (after ``fit`` or ``from_state``)."""
         return self.mean_ is not None
 
-    def fit(self, scans: Iterable[Scan]) -> Self:
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
         """Stream the mean and covariance of the normal scans' log features; returns ``self``.
+
+        One pass over ``data``; ``context`` only reports progress.
 
         Raises:
             XadtError: for an invalid config, or fewer than two scans.
         """
         self.validate()
+        progress = (context or RunContext()).progress
         features = self._features()
-        d = len(features)
-        count, shift, total, outer = 0, np.zeros(d), np.zeros(d), np.zeros((d, d))
-        for scan in scans:
-            x = _log_features(scan, features)
-            if count == 0:
-                # Moments about the first scan: log features are large and their spread small.
-                shift = x
-            dx = x - shift
-            count += 1
-            total += dx
-            outer += np.outer(dx, dx)
-        if count < 2:
-            msg = f"{self.name}: fit needs at least 2 normal scans; got {count}"
+        moments = Moments(len(features))
+        progress.stage("reading scans", len(data))
+        for done, scan in enumerate(data, start=1):
+            moments.update(_log_features(scan, features)[None, :])
+            progress.update(done)
+        if moments.count < 2:
+            msg = f"{self.name}: fit needs at least 2 normal scans; got {moments.count}"
             raise XadtError(msg)
-        mean = total / count
-        covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
-        self.mean_ = shift + mean
-        self.covariance_ = covariance + self.config.ridge * np.eye(d)
+        self.mean_ = moments.mean
+        self.covariance_ = moments.covariance() + self.config.ridge * np.eye(len(features))
         self.features_ = features
-        self.n_train_scans_ = count
+        self.n_train_scans_ = moments.count
         return self
 
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         """Squared Mahalanobis distance of each scan's log features; higher = more anomalous."""
         mean, covariance = self._fitted()
         sd = np.sqrt(np.diag(covariance))

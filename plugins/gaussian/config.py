@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from xadt.config import option
+from xadt.config import option, runtime_options
 
 __all__ = ["PRESETS", "GaussianConfig", "griffin2019", "griffin2019_resnet152"]
 
@@ -35,6 +35,7 @@ class GaussianConfig:
         None,
         help="weights file of the backbone; None = the backbone's built-in weights",
         check=(lambda v: bool(v.strip()), "a path to a weights file, or None"),
+        runtime=True,
     )
     window: int = option(
         224,
@@ -66,12 +67,14 @@ class GaussianConfig:
         32,
         help="patches per backbone call (patches of several scans share a call)",
         check=(lambda v: v >= 1, "an integer >= 1"),
+        runtime=True,
     )
     cache: str | None = option(
         None,
         help="folder for cached backbone features, reused by later fits and by scoring; None = "
-        "a temporary folder during fit only (removed afterwards), no cache when scoring",
+        "the run's cache folder (xadt train --cache), else a temporary folder during fit only",
         check=(lambda v: bool(v.strip()), "a folder path, or None"),
+        runtime=True,
     )
     binarize: float | None = option(
         None,
@@ -133,8 +136,9 @@ class GaussianConfig:
     )
 
 
-FREE_AFTER_FIT = frozenset({"mode", "batch_size", "cache", "weights"})
-"""Options that may differ between fitting and scoring; every other one is part of the model."""
+FREE_AFTER_FIT = runtime_options(GaussianConfig) | {"mode"}
+"""Options that may differ between fitting and scoring: the runtime options (a weights path is
+checked by its hash) and, from Python, ``mode``; every other one is part of the model."""
 
 
 griffin2019 = GaussianConfig(

@@ -2,8 +2,8 @@
 
 Appearance: binarised pooled CNN features of 224 px patches under a full-covariance Gaussian
 with adjusted variances; semantic: top-n excursions of per-scan maximum logits; combined by
-inverse-variance weights (methods.md §1). The maths lives in ``xadt.gaussian``; this module
-streams scans through the backbone into it.
+inverse-variance weights (methods.md §1). The maths lives in the modules beside this one
+(appearance, binarize, semantic, combine); this module streams scans through the backbone into it.
 """
 
 from __future__ import annotations
@@ -20,37 +20,29 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from xadt.aggregate import EMPTY_SCAN_SCORE, window_map
 from xadt.config import config_to_json
-from xadt.crop import CropBox
+from xadt.context import RunContext
 from xadt.detector import Detector, DetectorState, PatchScores, ScanResult, meta_value
 from xadt.errors import NotFittedError, XadtError
-from xadt.gaussian import (
-    RIDGE_CANDIDATES,
-    AppearanceModel,
-    Combination,
-    Moments,
-    SemanticModel,
-    ThresholdChooser,
-    binarize,
-    image_vectors,
-    nest_states,
-    select_ridge,
-    sub_state,
-)
+from xadt.moments import Moments
+from xadt.plugins.gaussian.appearance import RIDGE_CANDIDATES, AppearanceModel, select_ridge
+from xadt.plugins.gaussian.binarize import ThresholdChooser, binarize
+from xadt.plugins.gaussian.combine import Combination
 from xadt.plugins.gaussian.config import FREE_AFTER_FIT, PRESETS, GaussianConfig
+from xadt.plugins.gaussian.semantic import SemanticModel, image_vectors
+from xadt.plugins.gaussian.state import nest_states, sub_state
 from xadt.scans import Scan, ScanSkippedWarning
 
 if TYPE_CHECKING:  # torch-heavy: imported when a detector fits or scores, not when listed
     from xadt.backbones import Backbone
     from xadt.extraction import FeatureExtractor, ScanFeatures
+    from xadt.host import Registry
+    from xadt.training_data import TrainingData
 
 __all__ = ["EMPTY_SCAN_SCORE", "GaussianDetector"]
 
 log = logging.getLogger(__name__)
-
-EMPTY_SCAN_SCORE = 1e30
-"""Score (and partial scores) of a scan that is all air in every view: far above any real score,
-so the scan is always flagged for a person to look at, yet finite (JSON, sums, squares)."""
 
 N_FOLDS = 5
 """Folds of the out-of-fold combination weights (methods.md §1.6 option)."""
@@ -145,17 +137,18 @@ class GaussianDetector(Detector):
             raise XadtError(msg)
 
     @classmethod
-    def build_backbone(cls, config: GaussianConfig) -> Backbone:
+    def build_backbone(cls, config: GaussianConfig, registry: Registry) -> Backbone:
         """The frozen backbone ``config`` names, with its weights (a subclass may override)."""
         from xadt.backbones import create_backbone
 
-        return create_backbone(config.backbone, weights=config.weights)
+        return create_backbone(config.backbone, weights=config.weights, registry=registry)
 
-    def fit(self, scans: Iterable[Scan]) -> Self:
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
         """Fit the appearance and semantic Gaussians and the combination weights; return self.
 
-        ``scans`` (normal scans only) is iterated once and never held in memory; see the class
-        docstring for the passes over the feature cache.
+        ``data`` (normal scans only) is read in one pass and never held in memory; see the class
+        docstring for the passes over the feature cache. The backbone runs on
+        ``context.device``; features are cached in ``cache`` or ``context.cache_dir`` when set.
 
         Raises:
             XadtError: an invalid config, fewer than 2 scans with a parcel, a backbone that
@@ -163,13 +156,16 @@ class GaussianDetector(Detector):
                 scan in the held-out tenth).
         """
         self.validate()
+        context = context or RunContext()
         c = self.config
-        backbone = self.build_backbone(c)
+        backbone = self.build_backbone(c, context.plugins()).to(context.torch_device())
         dims = self._semantic_dims(backbone)
         with tempfile.TemporaryDirectory(prefix="xadt-gaussian-") as tmp:
-            cache = Path(c.cache) if c.cache is not None else Path(tmp) / "features"
+            cache = self._cache_dir(context) or Path(tmp) / "features"
             extractor = self._extractor(backbone, cache)
             manifest = Path(tmp) / "manifest.jsonl"
+            context.progress.stage("extracting features", len(data))
+            scans = _counted(iter(data), context)
             acc = self._pass_backbone(extractor(scans), manifest, backbone.feature_dims[0], dims)
             threshold = self._pass_binary(acc, manifest, extractor)
             ridge, likelihoods = self._ridge(acc.app, threshold)
@@ -203,7 +199,7 @@ class GaussianDetector(Detector):
             )
         return self
 
-    def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         """Score scans: one ``ScanResult`` per scan, in order; higher = more anomalous.
 
         ``score`` is the ``mode``'s score; ``partial`` holds ``appearance`` (the squared
@@ -212,15 +208,15 @@ class GaussianDetector(Detector):
         windows (full-view coordinates, clipped to the cropped parcel) and their appearance
         scores; ``maps`` holds, per view, a float32 (H, W) map of the mean appearance score of the
         windows covering each pixel, NaN outside the cropped parcel. Features are read from and
-        written to ``cache`` when it is set.
+        written to ``cache`` (or ``context.cache_dir``) when it is set.
+
+        Raises:
+            XadtError: the backbone's weights are not the ones the model was fitted with.
         """
         self.check_fitted()
-        backbone = (
-            self.backbone_ if self.backbone_ is not None else self.build_backbone(self.config)
-        )
-        self.backbone_ = backbone
-        cache = Path(self.config.cache) if self.config.cache is not None else None
-        extractor = self._extractor(backbone, cache)
+        context = context or RunContext()
+        backbone = self._scoring_backbone(context)
+        extractor = self._extractor(backbone, self._cache_dir(context))
         results = [self._result(features) for features in extractor(scans)]
         self.timings_ = dict(extractor.timings)
         self.cache_hits_ = extractor.cache_hits
@@ -265,12 +261,13 @@ class GaussianDetector(Detector):
         """Rebuild a fitted detector from ``config`` and a :meth:`state` result.
 
         Only ``mode``, ``batch_size``, ``cache`` and ``weights`` may differ from the config the
-        model was fitted with. The backbone is built now, and its weights must be the ones the
-        model was fitted on (same ``weights_id``, a SHA-256 of the weights file).
+        model was fitted with. The backbone is built at the first ``score``, which checks that
+        its weights are the ones the model was fitted on (same ``weights_id``, a SHA-256 of the
+        weights file).
 
         Raises:
-            XadtError: a config that contradicts the model, other backbone weights, or a state
-                this plugin did not write (``NotFittedError``).
+            XadtError: a config that contradicts the model, or a state this plugin did not write
+                (``NotFittedError``).
         """
         detector = cls(config)
         detector.validate()
@@ -288,24 +285,8 @@ class GaussianDetector(Detector):
                     f"{', '.join(sorted(FREE_AFTER_FIT))} after fitting"
                 )
                 raise XadtError(msg)
-        backbone = cls.build_backbone(config)
-        wanted = meta_value(cls.name, meta, "weights_id")
-        if backbone.weights_id != wanted:
-            msg = (
-                f"{cls.name}: the model was fitted with {meta.get('backbone')} weights {wanted} "
-                f"but backbone {backbone.name!r} now has weights {backbone.weights_id}; install "
-                "the weights it was trained with (--set weights=FILE) or refit"
-            )
-            raise XadtError(msg)
         appearance = AppearanceModel.from_state(sub_state(state, "appearance"))
         semantic = SemanticModel.from_state(sub_state(state, "semantic"))
-        d, k = backbone.feature_dims
-        if appearance.dim != d or int(semantic.dims.max()) >= k:
-            msg = (
-                f"{cls.name}: the model's {appearance.dim}-D appearance / {semantic.dim}-D "
-                f"semantic parts do not fit backbone {backbone.name!r} ({d}-D pool, {k} logits)"
-            )
-            raise XadtError(msg)
         detector.appearance_, detector.semantic_ = appearance, semantic
         if isinstance(meta.get("combination"), dict):
             detector.combination_ = Combination.from_state(sub_state(state, "combination"))
@@ -319,14 +300,46 @@ class GaussianDetector(Detector):
         detector.n_train_scans_ = int(meta_value(cls.name, meta, "n_train_scans"))
         detector.n_train_patches_ = int(meta_value(cls.name, meta, "n_train_patches"))
         detector.n_skipped_scans_ = int(meta.get("n_skipped_scans", 0))
-        detector.backbone_ = backbone
         detector._info = {
-            "backbone": backbone.name,
-            "weights_id": backbone.weights_id,
-            "feature_dims": [d, k],
+            "backbone": meta.get("backbone", config.backbone),
+            "weights_id": meta_value(cls.name, meta, "weights_id"),
+            "feature_dims": meta.get("feature_dims"),
             "threshold_rule": meta.get("threshold_rule", "fixed"),
         }
         return detector
+
+    def _scoring_backbone(self, context: RunContext) -> Backbone:
+        """The backbone to score with, built on first use and checked against the fitted model.
+
+        It must have the weights the model was fitted on (same ``weights_id``, a SHA-256 of the
+        weights file) and feature sizes that fit the fitted Gaussians.
+        """
+        if self.backbone_ is not None:
+            return self.backbone_.to(context.torch_device())
+        backbone = self.build_backbone(self.config, context.plugins())
+        wanted = self._info["weights_id"]
+        if backbone.weights_id != wanted:
+            msg = (
+                f"{self.name}: the model was fitted with {self._info['backbone']} weights "
+                f"{wanted} but backbone {backbone.name!r} now has weights {backbone.weights_id}; "
+                "install the weights it was trained with (--set weights=FILE) or refit"
+            )
+            raise XadtError(msg)
+        appearance, semantic = self._models()
+        d, k = backbone.feature_dims
+        if appearance.dim != d or int(semantic.dims.max()) >= k:
+            msg = (
+                f"{self.name}: the model's {appearance.dim}-D appearance / {semantic.dim}-D "
+                f"semantic parts do not fit backbone {backbone.name!r} ({d}-D pool, {k} logits)"
+            )
+            raise XadtError(msg)
+        self.backbone_ = backbone.to(context.torch_device())
+        return self.backbone_
+
+    def _cache_dir(self, context: RunContext) -> Path | None:
+        if self.config.cache is not None:
+            return Path(self.config.cache)
+        return None if context.cache_dir is None else context.cache_dir / "features"
 
     # -- fitting ---------------------------------------------------------------------------------
 
@@ -604,18 +617,15 @@ class GaussianDetector(Detector):
             low = np.array([crop.y0, crop.x0, crop.y0, crop.x0], dtype=np.int64)
             high = np.array([crop.y1, crop.x1, crop.y1, crop.x1], dtype=np.int64)
             patches.append(PatchScores(view=k, boxes=np.clip(view.boxes, low, high), scores=scores))
-            maps[k] = _view_map(view.boxes - low, scores, crop, view.shape)
+            maps[k] = window_map(view.boxes, scores, crop, view.shape)
         return ScanResult(features.scan_id, total, {"appearance": a, "semantic": s}, patches, maps)
 
 
-def _view_map(
-    boxes: np.ndarray, scores: np.ndarray, crop: CropBox, shape: tuple[int, int]
-) -> np.ndarray:
-    """Mean appearance score of the windows covering each pixel of the crop, NaN elsewhere."""
-    from xadt.kernels import window_map
-
-    inside = window_map(boxes, scores, crop.height, crop.width)
-    return np.asarray(crop.paste(inside, shape), dtype=np.float32)
+def _counted(scans: Iterator[Scan], context: RunContext) -> Iterator[Scan]:
+    """``scans``, reporting each one read to ``context.progress``."""
+    for done, scan in enumerate(scans, start=1):
+        yield scan
+        context.progress.update(done)
 
 
 @dataclass

@@ -11,8 +11,10 @@ import numpy as np
 
 import xadt
 from xadt.config import option
+from xadt.context import RunContext
 from xadt.detector import DetectorState, ScanResult, meta_value, require_tensors
 from xadt.errors import XadtError
+from xadt.training_data import TrainingData
 
 _FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 
@@ -64,11 +66,11 @@ class HistogramDetector(xadt.Detector):
         """Whether ``score`` can run."""
         return self.mean_ is not None
 
-    def fit(self, scans: Iterable[xadt.Scan]) -> Self:
-        """Average the normal scans' histograms, one scan at a time; returns ``self``."""
+    def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
+        """Average the normal scans' histograms in one pass, a scan at a time; returns ``self``."""
         self.validate()
         total, count = None, 0
-        for scan in scans:
+        for scan in data:
             h = histograms(scan, self.config.bins)
             if total is not None and h.shape != total.shape:
                 msg = f"{self.name}: scan {scan.id!r} has {h.shape[0]} channels, not {len(total)}"
@@ -81,7 +83,9 @@ class HistogramDetector(xadt.Detector):
         self.mean_, self.n_train_scans_ = total / count, count
         return self
 
-    def score(self, scans: Iterable[xadt.Scan]) -> list[ScanResult]:
+    def score(
+        self, scans: Iterable[xadt.Scan], context: RunContext | None = None
+    ) -> list[ScanResult]:
         """Chi-square distance of each scan's histograms from the mean; higher = more anomalous."""
         self.check_fitted()
         mean = self.mean_

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,12 @@ import numpy as np
 
 import xadt
 from xadt import metrics, outputs
-from xadt.detector import Detector, ScanResult
+from xadt.context import RunContext
+from xadt.detector import ScanResult
 from xadt.errors import XadtError
+from xadt.model import Model
 from xadt.scans import Scan, ScanFolder, iter_scans
-from xadt.scoring import check_results
+from xadt.workflows.score import OnChunk, score_in_chunks
 
 __all__ = [
     "Estimate",
@@ -266,19 +267,23 @@ def open_eval_data(data_dir: str | os.PathLike[str]) -> EvalData:
 
 
 def evaluate(
-    detector: Detector,
+    model: Model,
     data_dir: str | os.PathLike[str],
     *,
+    context: RunContext | None = None,
     progress: Progress | None = None,
+    on_chunk: OnChunk | None = None,
     **settings: Any,
 ) -> EvalReport:
-    """Score a labelled folder with ``detector`` and compute the metrics of :func:`evaluate_scans`.
+    """Score a labelled folder with ``model`` and compute the metrics of :func:`evaluate_scans`.
 
     Args:
-        detector: a fitted detector; scores are anomaly scores, higher = more anomalous.
+        model: a fitted model; scores are anomaly scores, higher = more anomalous.
         data_dir: a folder with ``normal/``, ``anomalous/`` and optionally ``masks/`` (the
             ground truth of anomalous scans, named like them; see :func:`xadt.scans.iter_scans`).
+        context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` as scans are scored.
+        on_chunk: also called with each chunk of scans and results (e.g. to write overlays).
         **settings: fields of :class:`EvalSettings` (``n_resamples=200``, ``fpr=0.01``, ...).
 
     Returns:
@@ -289,19 +294,29 @@ def evaluate(
             is not fitted, or it returned non-finite scores.
     """
     data = open_eval_data(data_dir)
-    report = evaluate_scans(detector, data.normal, data.anomalous, progress=progress, **settings)
+    report = evaluate_scans(
+        model,
+        data.normal,
+        data.anomalous,
+        context=context,
+        progress=progress,
+        on_chunk=on_chunk,
+        **settings,
+    )
     return dataclasses.replace(report, data=str(data.root))
 
 
 def evaluate_scans(
-    detector: Detector,
+    model: Model,
     normal: Iterable[Scan],
     anomalous: Iterable[Scan],
     *,
+    context: RunContext | None = None,
     progress: Progress | None = None,
+    on_chunk: OnChunk | None = None,
     **settings: Any,
 ) -> EvalReport:
-    """Score normal and anomalous scans with ``detector`` and compute every metric they allow.
+    """Score normal and anomalous scans with ``model`` and compute every metric they allow.
 
     Always: AUROC with a stratified bootstrap CI for the scan score and for each partial score
     every result carries; the detection rate at ``fpr`` false alarms (threshold from the normals);
@@ -312,11 +327,13 @@ def evaluate_scans(
     left out of the pixel metrics (their anomaly may lie anywhere), and so are NaN map pixels.
 
     Args:
-        detector: a fitted detector; scores are anomaly scores, higher = more anomalous.
+        model: a fitted model; scores are anomaly scores, higher = more anomalous.
         normal: the normal scans (a :class:`xadt.scans.ScanFolder` has its skips reported).
         anomalous: the anomalous scans, with ``masks`` where ground truth exists.
+        context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` as scans are scored; ``total`` is None
             unless both iterables have a length.
+        on_chunk: also called with each chunk of scans and results.
         **settings: fields of :class:`EvalSettings`.
 
     Returns:
@@ -327,11 +344,11 @@ def evaluate_scans(
             returned a non-finite score.
     """
     config = EvalSettings(**settings)
-    detector.check_fitted()
+    model.detector.check_fitted()
     total = None
     if isinstance(normal, Sized) and isinstance(anomalous, Sized):
         total = len(normal) + len(anomalous)
-    run = _Run(detector, progress, total)
+    run = _Run(model, context, progress, on_chunk, total)
     # Anomalies first: by the time normals are scored it is known whether any mask exists, so
     # normal maps are kept only when pixel metrics will be computed.
     run.score(anomalous, anomalous=True)
@@ -347,32 +364,49 @@ def evaluate_scans(
         if isinstance(scans, ScanFolder)
         for path, reason in scans.skipped
     ]
-    return _report(detector.name, run, config, skipped)
+    return _report(model.name, run, config, skipped)
 
 
 class _Run:
     """Scores scans chunk by chunk, keeping each scan's record and the maps the metrics need."""
 
-    def __init__(self, detector: Detector, progress: Progress | None, total: int | None) -> None:
-        self.detector, self.progress, self.total = detector, progress, total
+    def __init__(
+        self,
+        model: Model,
+        context: RunContext | None,
+        progress: Progress | None,
+        on_chunk: OnChunk | None,
+        total: int | None,
+    ) -> None:
+        self.model, self.context, self.progress, self.total = model, context, progress, total
+        self.on_chunk = on_chunk
         self.records: list[ScanRecord] = []
         self.pixels: list[tuple[np.ndarray | None, np.ndarray]] = []  # (mask, map); None = normal
         self.without_mask = 0
         self.have_maps = True
 
     def score(self, scans: Iterable[Scan], *, anomalous: bool) -> None:
-        for chunk in _chunks(scans, _CHUNK):
-            results = self.detector.score(chunk)
-            self._check(chunk, results)
-            if self.detector.calibration is not None:
-                self.detector.calibration.flag(results)
+        def keep(chunk: list[Scan], results: list[ScanResult]) -> None:
+            self._check_maps(chunk, results)
             for scan, result in zip(chunk, results, strict=True):
                 self.records.append(
                     ScanRecord(scan.id, anomalous, result.score, dict(result.partial), result.flag)
                 )
                 self._keep_maps(scan, result, anomalous=anomalous)
+            if self.on_chunk is not None:
+                self.on_chunk(chunk, results)
             if self.progress is not None:
                 self.progress(len(self.records), self.total)
+
+        for _ in score_in_chunks(
+            self.model,
+            scans,
+            context=self.context,
+            on_chunk=keep,
+            chunk=_CHUNK,
+            hint="; metrics need finite anomaly scores",
+        ):
+            pass
 
     def _keep_maps(self, scan: Scan, result: ScanResult, *, anomalous: bool) -> None:
         if not result.maps:
@@ -390,15 +424,7 @@ class _Run:
         elif self.pixels:
             self.pixels.extend((None, _as_map(amap)) for amap in result.maps)
 
-    def _check(self, chunk: list[Scan], results: list[ScanResult]) -> None:
-        name = self.detector.name
-        check_results(
-            name,
-            chunk,
-            results,
-            what="non-finite scores",
-            hint="; metrics need finite anomaly scores",
-        )
+    def _check_maps(self, chunk: list[Scan], results: list[ScanResult]) -> None:
         for scan, result in zip(chunk, results, strict=True):
             if result.maps and (
                 len(result.maps) != len(scan.views)
@@ -407,7 +433,7 @@ class _Run:
                 )
             ):
                 msg = (
-                    f"{name}: maps of scan {scan.id!r} have shapes "
+                    f"{self.model.name}: maps of scan {scan.id!r} have shapes "
                     f"{[m.shape for m in result.maps]}, not its views' "
                     f"{[v.shape[:2] for v in scan.views]}"
                 )
@@ -512,12 +538,6 @@ def write_report(
     return outputs.write_bytes_atomic(
         target, text.encode("utf-8"), overwrite=overwrite, what="report"
     )
-
-
-def _chunks(scans: Iterable[Scan], size: int) -> Iterator[list[Scan]]:
-    iterator = iter(scans)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def _as_map(amap: np.ndarray) -> np.ndarray:

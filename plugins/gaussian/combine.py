@@ -8,7 +8,7 @@ import numpy as np
 
 from xadt.detector import DetectorState
 from xadt.errors import XadtError
-from xadt.gaussian._common import require
+from xadt.plugins.gaussian._common import require
 
 __all__ = ["Combination"]
 

@@ -57,12 +57,3 @@ def check_columns(x: np.ndarray, dim: int, fn: str) -> np.ndarray:
         msg = f"{fn}: expected an (n, {dim}) array, got shape {a.shape}"
         raise ValueError(msg)
     return a.astype(np.float64, copy=False)
-
-
-def finite_or_raise(value: float, what: str) -> float:
-    """``value`` as a float, or ``XadtError`` when it is NaN or infinite."""
-    v = float(value)
-    if not np.isfinite(v):
-        msg = f"{what} is not finite ({v})"
-        raise XadtError(msg)
-    return v

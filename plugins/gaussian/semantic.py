@@ -1,6 +1,6 @@
 """Semantic model (methods.md §1.5): top-n positive z-excursions of per-scan maximum logits.
 
-Image vectors (one per scan) stream into :class:`~xadt.gaussian.moments.Moments`
+Image vectors (one per scan) stream into :class:`~xadt.moments.Moments`
 (``fourth=True`` for Ledoit–Wolf shrinkage); the fit takes variances from a mean→log-SD line and
 the correlation from the sample, shrunk towards the identity.
 """
@@ -15,8 +15,8 @@ import numpy as np
 
 from xadt.detector import DetectorState
 from xadt.errors import XadtError
-from xadt.gaussian._common import check_columns, cholesky_inverse, require
-from xadt.gaussian.moments import Moments
+from xadt.moments import Moments
+from xadt.plugins.gaussian._common import check_columns, cholesky_inverse, require
 
 __all__ = ["SemanticModel", "fit_log_sd", "image_vectors"]
 

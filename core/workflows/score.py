@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import xadt
-from xadt import artifacts, host
+from xadt import artifacts
 from xadt.artifacts import MODEL_JSON, default_store, read_model_info, store_path
-from xadt.detector import Detector, ScanResult
+from xadt.context import RunContext
+from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.host import Registry
+from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
 from xadt.scans import Scan, iter_scans
 
@@ -96,16 +98,13 @@ class ScoreRun:
         return _partial_names(self.rows)
 
 
-def resolve_model(
-    plugin: str | None, model: PathLike | None, *, registry: Registry | None = None
-) -> Path:
+def resolve_model(plugin: str | None, model: PathLike | None, *, registry: Registry) -> Path:
     """The model directory named by ``--plugin`` (the model store) and/or ``--model``.
 
     Args:
         plugin: a detector name; alone, its model is read from the model store.
         model: a model directory; with ``plugin`` too, it must have been written by that plugin.
-        registry: where to check that ``plugin`` is installed; by default
-            :func:`xadt.host.load_registry`.
+        registry: where to check that ``plugin`` is installed.
 
     Raises:
         XadtError: neither is given, ``plugin`` is not installed, the store holds no model for
@@ -115,7 +114,7 @@ def resolve_model(
         msg = "name a model: pass --plugin P (its model in the store) or --model DIR"
         raise XadtError(msg)
     if plugin is not None:
-        (registry or host.load_registry()).get_detector(plugin)
+        registry.get_detector(plugin)
     if model is not None:
         info = read_model_info(model)
         if plugin is not None and info.plugin != plugin:
@@ -137,44 +136,53 @@ def resolve_model(
 
 
 def load_scoring_model(
-    plugin: str | None, model: PathLike | None, *, registry: Registry | None = None
-) -> tuple[Detector, Path]:
-    """Resolve the model as :func:`resolve_model` does and load it; returns it and its path."""
+    plugin: str | None,
+    model: PathLike | None,
+    *,
+    registry: Registry,
+    overrides: Sequence[str] = (),
+) -> Model:
+    """Resolve the model as :func:`resolve_model` does and load it, with runtime ``--set``
+    ``overrides`` (e.g. ``batch_size=64``) applied."""
     path = resolve_model(plugin, model, registry=registry)
-    return artifacts.load_model(path), path
+    return artifacts.load_model(path, registry=registry, overrides=overrides)
 
 
 def score_in_chunks(
-    detector: Detector,
+    model: Model,
     scans: Iterable[Scan],
     *,
+    context: RunContext | None = None,
     on_chunk: OnChunk | None = None,
     chunk: int = CHUNK,
+    hint: str = "",
 ) -> Iterator[ScanResult]:
-    """Score ``scans`` ``chunk`` at a time and yield the results, checked, in order.
+    """Score ``scans`` ``chunk`` at a time with ``model`` and yield the results, checked, in order.
 
     Each result is checked to belong to its scan and to carry finite anomaly scores; the
     model's calibration, when it has one, sets each result's ``flag``.
 
     Args:
-        detector: a fitted detector.
+        model: a model with a fitted detector.
         scans: the scans, read lazily.
+        context: device, progress and registry for the detector.
         on_chunk: called with each chunk of scans and their results before they are yielded.
         chunk: scans per ``detector.score`` call.
+        hint: appended to the message about a non-finite score.
 
     Raises:
         XadtError: the detector is not fitted, or gave a non-finite score.
         RuntimeError: the detector broke the contract (wrong number or order of results).
     """
-    detector.check_fitted()
+    model.detector.check_fitted()
     batch: list[Scan] = []
     for scan in scans:
         batch.append(scan)
         if len(batch) == chunk:
-            yield from _score_batch(detector, batch, on_chunk)
+            yield from _score_batch(model, batch, context, on_chunk, hint)
             batch = []
     if batch:
-        yield from _score_batch(detector, batch, on_chunk)
+        yield from _score_batch(model, batch, context, on_chunk, hint)
 
 
 def check_results(
@@ -182,7 +190,6 @@ def check_results(
     scans: Sequence[Scan],
     results: Sequence[ScanResult],
     *,
-    what: str = "non-finite anomaly scores",
     hint: str = "",
 ) -> None:
     """Check that ``results`` answer ``scans`` one for one, in order, with finite scores.
@@ -190,7 +197,7 @@ def check_results(
     Raises:
         RuntimeError: the detector broke the contract (wrong number or order of results).
         XadtError: a score or partial score is not finite; the message is
-            ``"<name> gave scan '<id>' <what> {...}<hint>"``.
+            ``"<name> gave scan '<id>' non-finite anomaly scores {...}<hint>"``.
     """
     if len(results) != len(scans):
         msg = f"{name}: score() returned {len(results)} results for {len(scans)} scans"
@@ -202,33 +209,38 @@ def check_results(
         values = {"score": result.score, **result.partial}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
-            msg = f"{name} gave scan {scan.id!r} {what} {bad}{hint}"
+            msg = f"{name} gave scan {scan.id!r} non-finite anomaly scores {bad}{hint}"
             raise XadtError(msg)
 
 
 def _score_batch(
-    detector: Detector, batch: list[Scan], on_chunk: OnChunk | None
+    model: Model,
+    batch: list[Scan],
+    context: RunContext | None,
+    on_chunk: OnChunk | None,
+    hint: str,
 ) -> list[ScanResult]:
-    results = list(detector.score(batch))
-    check_results(detector.name, batch, results)
-    if detector.calibration is not None:
-        detector.calibration.flag(results)
+    results = list(model.detector.score(batch, context))
+    check_results(model.name, batch, results, hint=hint)
+    model.flag(results)
     if on_chunk is not None:
         on_chunk(batch, results)
     return results
 
 
 def score_folder(
-    detector: Detector,
+    model: Model,
     scans_dir: PathLike,
     *,
+    context: RunContext | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ScoreRun:
     """Score every scan of a folder; unreadable scans are skipped and listed.
 
     Args:
-        detector: a fitted detector; flags come from its calibration.
+        model: the model; flags come from its calibration.
         scans_dir: the folder of scans (read lazily, one at a time).
+        context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` after each chunk.
 
     Raises:
@@ -242,7 +254,7 @@ def score_folder(
         if progress is not None:
             progress(len(rows) + len(folder.skipped), len(folder))
 
-    for _ in score_in_chunks(detector, folder, on_chunk=keep):
+    for _ in score_in_chunks(model, folder, context=context, on_chunk=keep):
         pass
     if not rows:
         msg = f"{folder.folder}: no scan could be read ({folder.summary()})"
@@ -276,8 +288,7 @@ def write_results(
     path: PathLike,
     *,
     overwrite: bool = False,
-    detector: Detector | None = None,
-    model: PathLike | None = None,
+    model: Model | None = None,
 ) -> Path:
     """Write scored rows to a ``.csv`` or ``.json`` file (by suffix), atomically.
 
@@ -292,7 +303,7 @@ def write_results(
     if kind == "csv":
         data = _csv(rows).encode()
     else:
-        data = (json.dumps(_json(rows, detector, model), indent=2, allow_nan=False) + "\n").encode()
+        data = (json.dumps(_json(rows, model), indent=2, allow_nan=False) + "\n").encode()
     return write_bytes_atomic(path, data, overwrite=overwrite, what="results file")
 
 
@@ -308,14 +319,12 @@ def _csv(rows: Sequence[ScoreRow]) -> str:
     return buffer.getvalue()
 
 
-def _json(
-    rows: Sequence[ScoreRow], detector: Detector | None, model: PathLike | None
-) -> dict[str, Any]:
-    calibration = detector.calibration if detector is not None else None
+def _json(rows: Sequence[ScoreRow], model: Model | None) -> dict[str, Any]:
+    calibration = model.calibration if model is not None else None
     return {
         "xadt_version": xadt.__version__,
-        "plugin": detector.name if detector is not None else None,
-        "model": None if model is None else str(model),
+        "plugin": model.name if model is not None else None,
+        "model": None if model is None or model.path is None else str(model.path),
         "threshold": calibration.threshold if calibration is not None else None,
         "target_fpr": calibration.target_fpr if calibration is not None else None,
         "scans": [

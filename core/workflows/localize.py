@@ -11,18 +11,20 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from xadt.detector import Detector, ScanResult
+from xadt.context import RunContext
+from xadt.detector import ScanResult
 from xadt.errors import XadtError
+from xadt.model import Model
 from xadt.outputs import check_output_file, npy_bytes, write_bytes_atomic
 from xadt.scans import Scan, full_scale, iter_scans, to_rgb
-from xadt.scoring import score_in_chunks
+from xadt.workflows.score import score_in_chunks
 
 __all__ = [
     "LEGEND_HEIGHT",
@@ -100,17 +102,17 @@ class LocalizeRun:
     summary: str
 
 
-def map_scale(detector: Detector) -> MapScale:
+def map_scale(model: Model) -> MapScale:
     """The model's fixed map scale, from its calibration.
 
     Raises:
         XadtError: the model has no calibration (it was not trained with ``xadt train``).
     """
-    calibration = detector.calibration
+    calibration = model.calibration
     if calibration is None:
         msg = (
-            f"{detector.name}: the model has no calibration, so its maps have no fixed colour "
-            f"scale; train it with 'xadt train --plugin {detector.name}'"
+            f"{model.name}: the model has no calibration, so its maps have no fixed colour "
+            f"scale; train it with 'xadt train --plugin {model.name}'"
         )
         raise XadtError(msg)
     return MapScale(calibration.map_low, calibration.map_high)
@@ -259,19 +261,21 @@ def check_overlay_folder(out: PathLike, scan_ids: Sequence[str], *, overwrite: b
 
 
 def localize_folder(
-    detector: Detector,
+    model: Model,
     scans_dir: PathLike,
     out: PathLike,
     *,
+    context: RunContext | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> LocalizeRun:
     """Score a folder of scans and write an overlay and a map per view into ``out``.
 
     Args:
-        detector: a fitted, calibrated detector whose results carry per-view maps.
+        model: a fitted, calibrated model whose results carry per-view maps.
         scans_dir: the folder of scans (read lazily).
         out: the output folder (created if missing).
+        context: device, progress and registry for the detector.
         overwrite: replace existing outputs of the same scans.
         progress: called as ``progress(done, total)`` after each chunk.
 
@@ -279,7 +283,7 @@ def localize_folder(
         XadtError: no calibration, a plugin without maps, an existing output without
             ``overwrite``, a missing or empty folder, or no readable scan.
     """
-    scale = map_scale(detector)
+    scale = map_scale(model)
     folder = iter_scans(scans_dir)
     target = check_overlay_folder(out, folder.ids, overwrite=overwrite)
     files: list[Path] = []
@@ -290,22 +294,18 @@ def localize_folder(
         for scan, result in zip(batch, results, strict=True):
             files.extend(
                 write_overlays(
-                    scan, result, target, scale, detector=detector.name, overwrite=overwrite
+                    scan, result, target, scale, detector=model.name, overwrite=overwrite
                 )
             )
         done += len(batch)
         if progress is not None:
             progress(done + len(folder.skipped), len(folder))
 
-    _consume(score_in_chunks(detector, folder, on_chunk=write))
+    for _ in score_in_chunks(model, folder, context=context, on_chunk=write):
+        pass
     if done == 0:
         msg = f"{folder.folder}: no scan could be read ({folder.summary()})"
         raise XadtError(msg)
     return LocalizeRun(
         files=files, n_scans=done, skipped=list(folder.skipped), summary=folder.summary()
     )
-
-
-def _consume(items: Iterable[object]) -> None:
-    for _ in items:
-        pass

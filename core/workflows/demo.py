@@ -7,20 +7,19 @@ The test set is scored once: every result feeds the scores file, the overlays an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
 
-from xadt import host
-from xadt.detector import Detector, DetectorState, ScanResult
+from xadt.context import RunContext
+from xadt.detector import ScanResult
 from xadt.errors import XadtError
-from xadt.evaluate import EvalReport, evaluate, write_report
-from xadt.host import Registry
-from xadt.overlay import map_scale, write_overlays
+from xadt.model import Model
 from xadt.scans import Scan
-from xadt.scoring import ScoreRow, score_in_chunks, write_results
-from xadt.training import TrainResult, build_detector, train
+from xadt.workflows.evaluate import EvalReport, evaluate, write_report
+from xadt.workflows.localize import map_scale, write_overlays
+from xadt.workflows.score import ScoreRow, write_results
+from xadt.workflows.train import TrainResult, build_detector, train
 
 __all__ = [
     "DEFAULT_PLUGIN",
@@ -32,9 +31,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-
-Progress = Callable[[str, int, int | None], None]
-"""Called as ``progress(stage, done, total)``."""
 
 DEFAULT_PLUGIN = "gaussian"
 """The detector the demo trains unless told otherwise."""
@@ -114,8 +110,7 @@ def run_demo(
     seed: int = 0,
     overwrite: bool = False,
     workers: int | None = None,
-    registry: Registry | None = None,
-    progress: Progress | None = None,
+    context: RunContext | None = None,
 ) -> DemoResult:
     """Synthesise a small parcel set, train ``plugin`` on it, then score, localise and evaluate.
 
@@ -128,11 +123,10 @@ def run_demo(
         scale: image size relative to full size (764 px high).
         size: how many scans to synthesise.
         overrides: ``"key=value"`` options of the detector, as ``xadt train --set``.
-        seed: seed of the data set and of the held-out split.
+        seed: seed of the data set (the held-out split's is ``context.seed``).
         overwrite: replace a previous demo in ``out``.
         workers: processes synthesising scans (default: every CPU core).
-        registry: where to look ``plugin`` up; by default :func:`xadt.host.load_registry`.
-        progress: called as ``progress(stage, done, total)``.
+        context: device, progress and the registry to look ``plugin`` up in.
 
     Raises:
         XadtError: the plugin is not installed, ``out`` is not empty, or a step fails.
@@ -140,10 +134,10 @@ def run_demo(
     from xadt.synth.dataset import write_dataset  # lazy: the synthesiser is only for the demo
 
     size = size or DemoSize()
-    report = progress or (lambda _stage, _done, _total: None)
-    registry = registry or host.load_registry()
+    context = context or RunContext(seed=seed)
+    progress = context.progress
     try:
-        cls = registry.get_detector(plugin)
+        cls = context.plugins().get_detector(plugin)
     except XadtError as exc:
         msg = f"{exc}; pass --plugin NAME to run the demo with an installed detector"
         raise XadtError(msg) from None
@@ -158,7 +152,7 @@ def run_demo(
     if overwrite:
         _clear_outputs(overlays)
 
-    total = size.train + size.test_normal + size.threat
+    progress.stage("synthesising parcels", size.train + size.test_normal + size.threat)
     write_dataset(
         data,
         normal=size.train,
@@ -168,29 +162,28 @@ def run_demo(
         overwrite=overwrite,
         scale=scale,
         workers=workers or os.cpu_count() or 1,
-        progress=lambda done, _total: report("synthesising parcels", done, total),
+        progress=lambda done, _total: progress.update(done),
     )
     training = train(
         cls,
         data / "train" / "normal",
+        context=context,
         output=model,
         overrides=overrides,
         holdout=DEMO_HOLDOUT,
-        seed=seed,
         overwrite=overwrite,
-        registry=registry,
-        progress=progress,
     )
-    detector = training.detector
-    sink = _Sink(detector, overlays, overwrite=overwrite)
-    n_test = size.test_normal + size.threat
+    sink = _Sink(training.model, overlays, overwrite=overwrite)
+    progress.stage("scoring the test set", size.test_normal + size.threat)
     evaluation = evaluate(
-        _teed(detector, sink),
+        training.model,
         data / "test",
-        progress=lambda done, _total: report("scoring the test set", done, n_test),
+        context=context,
+        progress=lambda done, _total: progress.update(done),
+        on_chunk=sink,
     )
     notes = list(sink.notes)
-    write_results(sink.rows, scores, overwrite=overwrite, detector=detector, model=model)
+    write_results(sink.rows, scores, overwrite=overwrite, model=training.model)
     write_report(evaluation, report_path, overwrite=overwrite)
     return DemoResult(
         out=folder,
@@ -208,8 +201,8 @@ def run_demo(
 class _Sink:
     """Keeps a row per scored test scan and writes its overlays while the results pass by."""
 
-    def __init__(self, detector: Detector, overlays: Path, *, overwrite: bool) -> None:
-        self.detector, self.folder, self.overwrite = detector, overlays, overwrite
+    def __init__(self, model: Model, overlays: Path, *, overwrite: bool) -> None:
+        self.model, self.folder, self.overwrite = model, overlays, overwrite
         self.rows: list[ScoreRow] = []
         self.notes: list[str] = []
         self.n_overlays = 0
@@ -221,47 +214,16 @@ class _Sink:
             if self.maps and not result.maps:
                 self.maps = False
                 self.notes.append(
-                    f"{self.detector.name} has no localisation (its results carry no maps); "
+                    f"{self.model.name} has no localisation (its results carry no maps); "
                     "no overlays were written"
                 )
             if self.maps:
-                scale = map_scale(self.detector)
-                name = self.detector.name
+                scale = map_scale(self.model)
+                name = self.model.name
                 write_overlays(
                     scan, result, self.folder, scale, detector=name, overwrite=self.overwrite
                 )
                 self.n_overlays += len(scan.views)
-
-
-def _teed(inner: Detector, sink: _Sink) -> Detector:
-    """``inner`` as seen by ``evaluate``: its results checked, flagged by its calibration and
-    passed to ``sink`` on the way, so the test set is scored only once."""
-
-    class Teed(Detector):
-        name = inner.name
-        description = inner.description
-        Config = inner.Config
-
-        def fit(self, scans: Iterable[Scan]) -> Self:
-            raise NotImplementedError
-
-        def score(self, scans: Iterable[Scan]) -> list[ScanResult]:
-            return list(score_in_chunks(inner, scans, on_chunk=sink))
-
-        @property
-        def is_fitted(self) -> bool:
-            return inner.is_fitted
-
-        def state(self) -> DetectorState:
-            return inner.state()
-
-        @classmethod
-        def from_state(cls, config: Any, state: DetectorState) -> Self:
-            raise NotImplementedError
-
-    teed = Teed(inner.config)
-    teed.calibration = inner.calibration
-    return teed
 
 
 def _clear_outputs(overlays: Path) -> None:

@@ -1,6 +1,6 @@
 """Appearance model (methods.md §1.4): a Gaussian over binarised pool vectors, adjusted variance.
 
-Fit from the :class:`~xadt.gaussian.moments.Moments` of binary patch vectors; a patch scores its
+Fit from the :class:`~xadt.moments.Moments` of binary patch vectors; a patch scores its
 squared Mahalanobis distance and a scan its most anomalous patch.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 
 from xadt.detector import DetectorState
 from xadt.errors import XadtError
-from xadt.gaussian._common import check_columns, cholesky_inverse, require, segment_max
-from xadt.gaussian.binarize import binarize
-from xadt.gaussian.moments import Moments
+from xadt.moments import Moments
+from xadt.plugins.gaussian._common import check_columns, cholesky_inverse, require, segment_max
+from xadt.plugins.gaussian.binarize import binarize
 
 __all__ = [
     "RIDGE_CANDIDATES",

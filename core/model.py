@@ -1,0 +1,112 @@
+"""A model: a fitted detector with the host's calibration and provenance, as saved and loaded.
+
+The detector knows how to score; the :class:`Model` adds what the host decided around it — the
+threshold and normal-score statistics set on held-out normal scans (:mod:`xadt.calibration`) and
+where the model came from — and applies the threshold to every result it scores.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xadt
+from xadt.calibration import Calibration
+from xadt.context import RunContext
+from xadt.detector import Detector, ScanResult
+from xadt.errors import XadtError
+from xadt.host import PluginRecord
+from xadt.scans import Scan
+
+__all__ = ["Model", "Provenance"]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model came from (stored in ``model.json``).
+
+    Attributes:
+        plugin: the detector's name.
+        distribution: the distribution that provided the plugin (``"unregistered"`` when the
+            detector class was used directly).
+        version: that distribution's version.
+        xadt_version: the xadt that trained the model.
+        created: when training finished, ISO 8601 in UTC.
+        training: what it was trained on: counts of fitted, validation and calibration scans,
+            the data's location, the seed, the number of skipped files.
+    """
+
+    plugin: str
+    distribution: str = "unregistered"
+    version: str = "unknown"
+    xadt_version: str = xadt.__version__
+    created: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, detector: Detector, record: PluginRecord | None, **training: Any) -> Provenance:
+        """The provenance of ``detector``, provided by plugin ``record``, trained now."""
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        return cls(
+            plugin=detector.name,
+            distribution=(record.distribution if record else None) or "unregistered",
+            version=(record.version if record else None) or "unknown",
+            created=now,
+            training=training,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The provenance as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str) -> Provenance:
+        """Rebuild from :meth:`to_json` output; ``XadtError`` naming ``where`` when malformed."""
+        try:
+            return cls(
+                plugin=str(data["plugin"]),
+                distribution=str(data.get("distribution", "unknown")),
+                version=str(data.get("version", "unknown")),
+                xadt_version=str(data.get("xadt_version", "unknown")),
+                created=str(data.get("created", "")),
+                training=dict(data.get("training") or {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            msg = f"{where}: malformed provenance in model.json ({exc})"
+            raise XadtError(msg) from None
+
+
+@dataclass
+class Model:
+    """A fitted detector, its calibration and its provenance.
+
+    Attributes:
+        detector: the fitted detector.
+        calibration: threshold and normal-score statistics; None for a model without one.
+        provenance: where it came from; None for a model built in memory.
+        path: the model directory it was loaded from or saved to, if any.
+    """
+
+    detector: Detector
+    calibration: Calibration | None = None
+    provenance: Provenance | None = None
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The detector's name."""
+        return self.detector.name
+
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
+        """Score scans with the detector and flag those above the threshold."""
+        return self.flag(self.detector.score(scans, context))
+
+    def flag(self, results: list[ScanResult]) -> list[ScanResult]:
+        """Set each result's ``flag`` from the calibration (left None without one)."""
+        if self.calibration is not None:
+            for result in results:
+                result.flag = bool(result.score > self.calibration.threshold)
+        return results
