@@ -36,6 +36,7 @@ from xadt.detector import DetectorState
 from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model, Provenance
+from xadt.outputs import fsync_dir, write_synced
 
 FORMAT_VERSION = 1
 """Version of the model directory layout; a loader refuses files with a newer one."""
@@ -116,9 +117,9 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _staging_dir(target) as staging:
-        _write_synced(staging / TENSORS, blob)
-        _write_synced(staging / MODEL_JSON, text.encode())
-        _fsync_dir(staging)
+        write_synced(staging / TENSORS, blob)
+        write_synced(staging / MODEL_JSON, text.encode())
+        fsync_dir(staging)
         _replace_dir(staging, target)
     model.path = target
     return target
@@ -259,21 +260,6 @@ def _replace_dir(staging: Path, target: Path) -> None:
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         target.rename(old / target.name)
     staging.rename(target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_synced(file: Path, data: bytes) -> None:
-    with file.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

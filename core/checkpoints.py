@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import safetensors.numpy
 from safetensors import SafetensorError
 
 from xadt.errors import XadtError
+from xadt.outputs import fsync_dir, write_synced
 
 __all__ = ["LATEST", "Checkpoint", "load_latest", "save_checkpoint"]
 
@@ -70,23 +70,23 @@ def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder))
     try:
-        _write_synced(staging / _TENSORS, blob)
-        _write_synced(staging / _STATE, json.dumps(document, allow_nan=False).encode())
-        _fsync(staging)
+        write_synced(staging / _TENSORS, blob)
+        write_synced(staging / _STATE, json.dumps(document, allow_nan=False).encode())
+        fsync_dir(staging)
         target = folder / name
         if target.exists():  # a rerun of this epoch after an interrupt: replace it
             shutil.rmtree(target)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _fsync(folder)
+    fsync_dir(folder)
     pointer = {"epoch": checkpoint.epoch, "folder": name}
     if checkpoint.best_epoch is not None:
         pointer["best"] = f"epoch-{checkpoint.best_epoch:04d}"
     tmp = folder / f".{LATEST}.tmp"
-    _write_synced(tmp, json.dumps(pointer).encode())
+    write_synced(tmp, json.dumps(pointer).encode())
     tmp.replace(folder / LATEST)
-    _fsync(folder)
+    fsync_dir(folder)
     keep = {name, pointer.get("best")}
     for old in folder.glob("epoch-*"):
         if old.name not in keep:
@@ -139,18 +139,3 @@ def _read(directory: Path, best: str | None) -> Checkpoint:
         raise XadtError(msg) from None
     best_epoch = int(best.removeprefix("epoch-")) if isinstance(best, str) else None
     return Checkpoint(int(document["epoch"]), tensors, document["state"], best_epoch)
-
-
-def _write_synced(file: Path, data: bytes) -> None:
-    with file.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

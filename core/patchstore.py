@@ -40,6 +40,7 @@ from PIL import Image
 from xadt.crop import CropBox, EmptyScanError, crop_air
 from xadt.errors import XadtError
 from xadt.kernels import tile_boxes
+from xadt.outputs import fsync_dir
 from xadt.scans import Scan, full_scale
 
 __all__ = [
@@ -760,7 +761,7 @@ class _Builder:
             json.dump(meta, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        _fsync_dir(self.temp)
+        fsync_dir(self.temp)
         target = self.root / key
         if target.exists():
             with contextlib.suppress(XadtError):
@@ -773,7 +774,7 @@ class _Builder:
                 raise
             return PatchStore.open(target)  # another process renamed its build first
         self.temp = None
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return PatchStore.open(target)
 
     def discard(self) -> None:
@@ -899,14 +900,6 @@ def _copy_bytes(source: Path, offset: int, length: int, out: BinaryIO) -> None:
                 raise XadtError(msg)
             out.write(chunk)
             length -= len(chunk)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_crash_midway_keeps_the_old_model(
 
     import xadt.artifacts as artifacts
 
-    real_write = artifacts._write_synced
+    real_write = artifacts.write_synced
 
     def half_write(file: Path, data: bytes) -> None:
         if file.name == failing_file:
@@ -110,7 +110,7 @@ def test_crash_midway_keeps_the_old_model(
             raise OSError(28, "No space left on device")
         real_write(file, data)
 
-    monkeypatch.setattr(artifacts, "_write_synced", half_write)
+    monkeypatch.setattr(artifacts, "write_synced", half_write)
     with pytest.raises(OSError, match="No space left"):
         save_model(path, _fitted(1), overwrite=True)
     assert _scores(_load(path)) == old_scores
@@ -126,7 +126,7 @@ def test_crash_on_a_new_path_leaves_nothing(
         file.write_bytes(data[:10])
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(artifacts, "_write_synced", fail)
+    monkeypatch.setattr(artifacts, "write_synced", fail)
     with pytest.raises(OSError, match="Input/output"):
         save_model(tmp_path / "model", _fitted())
     assert list(tmp_path.iterdir()) == []
