@@ -3,6 +3,8 @@
 Label 1 is anomalous, 0 normal; every score is an anomaly score, higher = more anomalous. A
 threshold ``t`` flags a score ``s`` when ``s > t``. ROC quantities come from scikit-learn; only
 what no library has (operating points with stated tie rules, stratified bootstrap, AUPRO) is here.
+SciPy and scikit-learn are imported inside the functions that use them: they take seconds to
+import, and every command imports this module through the calibration.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage, stats
-from scipy.integrate import trapezoid
-from sklearn.metrics import roc_auc_score
 
 __all__ = [
     "aupro",
@@ -57,6 +56,8 @@ def auroc(labels: ArrayLike, scores: ArrayLike) -> float:
         ValueError: on one class only, a length mismatch or non-finite scores.
     """
     y, s = _labels_scores(labels, scores)
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, s))
 
 
@@ -224,6 +225,8 @@ def pixel_auroc(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike]) -> float:
     truth = np.concatenate([m[~np.isnan(a)] for m, a in pairs])
     values = np.concatenate([a[~np.isnan(a)] for _, a in pairs])
     _check_pixel_classes(truth)
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(truth, values))
 
 
@@ -261,6 +264,8 @@ def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: floa
     region_values = []
     region_weights = []
     n_regions = 0
+    from scipy import ndimage
+
     for truth, values in _masks_maps(masks, maps):
         labelled, _ = ndimage.label(truth, structure=_REGION_STRUCTURE)
         scored = ~np.isnan(values)
@@ -292,6 +297,8 @@ def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: floa
 
 def _auroc_rows(scores: np.ndarray, n_normal: int) -> np.ndarray:
     """AUROC of each row, normals first, by the Mann–Whitney rank sum (ties get average ranks)."""
+    from scipy import stats
+
     n_anomalous = int(scores.shape[1]) - n_normal
     rank_sum: np.ndarray = stats.rankdata(scores, axis=1)[:, n_normal:].sum(axis=1)
     return (rank_sum - n_anomalous * (n_anomalous + 1) / 2) / (n_normal * n_anomalous)
@@ -299,6 +306,8 @@ def _auroc_rows(scores: np.ndarray, n_normal: int) -> np.ndarray:
 
 def _area_up_to(x: np.ndarray, y: np.ndarray, limit: float) -> float:
     """Trapezoidal area under (x, y), x non-decreasing from 0, cut at ``limit`` by interpolation."""
+    from scipy.integrate import trapezoid
+
     inside = int(np.searchsorted(x, limit, side="right"))
     area = float(trapezoid(y[:inside], x[:inside]))
     if inside < x.size:
