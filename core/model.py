@@ -8,10 +8,11 @@ where the model came from — and applies the threshold to every result it score
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import xadt
 from xadt.calibration import Calibration
@@ -19,7 +20,7 @@ from xadt.context import RunContext
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.host import PluginRecord
-from xadt.scans import Scan
+from xadt.inputs import Scans, as_scans
 
 __all__ = ["Model", "Provenance"]
 
@@ -100,9 +101,30 @@ class Model:
         """The detector's name."""
         return self.detector.name
 
-    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
-        """Score scans with the detector and flag those above the threshold."""
-        return self.flag(self.detector.score(scans, context))
+    @property
+    def threshold_(self) -> float:
+        """The anomaly-score threshold set on held-out normal scans (PyOD's name).
+
+        Raises:
+            XadtError: the model has no calibration.
+        """
+        if self.calibration is None:
+            msg = f"{self.name}: this model has no threshold; train it with xadt.fit or xadt train"
+            raise XadtError(msg)
+        return self.calibration.threshold
+
+    def score(self, scans: Scans, context: RunContext | None = None) -> list[ScanResult]:
+        """Score scans (anything :func:`xadt.inputs.as_scans` takes) and flag those above the
+        threshold; higher = more anomalous."""
+        return self.flag(self.detector.score(as_scans(scans), context))
+
+    def decision_function(self, scans: Scans, context: RunContext | None = None) -> np.ndarray:
+        """The anomaly scores of ``scans`` as a float64 array (PyOD's name)."""
+        return np.array([r.score for r in self.score(scans, context)], dtype=np.float64)
+
+    def predict(self, scans: Scans, context: RunContext | None = None) -> np.ndarray:
+        """1 for each scan over the threshold, else 0 (PyOD's convention); needs a threshold."""
+        return (self.decision_function(scans, context) > self.threshold_).astype(np.int64)
 
     def flag(self, results: list[ScanResult]) -> list[ScanResult]:
         """Set each result's ``flag`` from the calibration (left None without one)."""
