@@ -8,14 +8,9 @@ that are unlike anything normal. ``xadt.fit(plugin, data)`` trains and calibrate
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import pluggy
 
-try:
-    __version__ = version("xadt")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0+unknown"
+from xadt.version import __version__
 
 hookimpl = pluggy.HookimplMarker("xadt")
 """Marker for plugin hook implementations: decorate ``xadt_detectors`` with ``@xadt.hookimpl``."""

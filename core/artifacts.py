@@ -23,7 +23,6 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
-import xadt
 from xadt.calibration import Calibration
 from xadt.config import (
     check_runtime_overrides,
@@ -37,6 +36,7 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model, Provenance
 from xadt.outputs import fsync_dir, write_synced
+from xadt.version import __version__
 
 FORMAT_VERSION = 1
 """Version of the model directory layout; a loader refuses files with a newer one."""
@@ -201,7 +201,7 @@ def _read_document(root: Path) -> dict[str, Any]:
     version = document["format_version"]
     if version > FORMAT_VERSION:
         msg = (
-            f"{file}: model format {version} is newer than this xadt ({xadt.__version__}) reads "
+            f"{file}: model format {version} is newer than this xadt ({__version__}) reads "
             f"(format {FORMAT_VERSION}); upgrade xadt"
         )
         raise XadtError(msg)

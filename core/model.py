@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-import xadt
 from xadt.calibration import Calibration
 from xadt.context import RunContext
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.host import PluginRecord
 from xadt.inputs import Scans, as_scans
+from xadt.version import __version__
 
 __all__ = ["Model", "Provenance"]
 
@@ -43,7 +43,7 @@ class Provenance:
     plugin: str
     distribution: str = "unregistered"
     version: str = "unknown"
-    xadt_version: str = xadt.__version__
+    xadt_version: str = __version__
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
 

@@ -38,8 +38,9 @@ def _imports(path: Path, *, top_level_only: bool) -> set[str]:
                 if child.level:
                     anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                found.add(base)
                 found.update(f"{base}.{alias.name}" for alias in child.names)
+                if base != "xadt":  # `from xadt import hookspecs` names a submodule, not xadt's API
+                    found.add(base)
             visit(child, inner)
 
     visit(tree, True)

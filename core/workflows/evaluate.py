@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-import xadt
 from xadt import metrics, outputs
 from xadt.context import RunContext
 from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model
 from xadt.scans import Scan, ScanFolder, iter_scans
+from xadt.version import __version__
 from xadt.workflows.score import OnChunk, score_in_chunks
 
 __all__ = [
@@ -195,7 +195,7 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (numbers, strings, lists, dicts and None)."""
         return {
-            "xadt_version": xadt.__version__,
+            "xadt_version": __version__,
             "detector": self.detector,
             "model": self.model,
             "data": self.data,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import xadt
 from xadt import artifacts
 from xadt.artifacts import MODEL_JSON, default_store, read_model_info, store_path
 from xadt.context import RunContext
@@ -26,6 +25,7 @@ from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
 from xadt.scans import Scan, iter_scans
+from xadt.version import __version__
 
 __all__ = [
     "CHUNK",
@@ -322,7 +322,7 @@ def _csv(rows: Sequence[ScoreRow]) -> str:
 def _json(rows: Sequence[ScoreRow], model: Model | None) -> dict[str, Any]:
     calibration = model.calibration if model is not None else None
     return {
-        "xadt_version": xadt.__version__,
+        "xadt_version": __version__,
         "plugin": model.name if model is not None else None,
         "model": None if model is None or model.path is None else str(model.path),
         "threshold": calibration.threshold if calibration is not None else None,
