@@ -29,7 +29,8 @@ app = typer.Typer(
 
 def command(name: str, func: Callable[..., Any]) -> None:
     """Register ``func`` as command ``name``; an ``XadtError`` it raises becomes
-    ``error: <message>`` on stderr and exit code 1, with no traceback."""
+    ``error: <message>`` on stderr and exit code 1, Ctrl-C one line and exit code 130, with no
+    traceback."""
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -38,6 +39,10 @@ def command(name: str, func: Callable[..., Any]) -> None:
         except XadtError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            # Outputs are written atomically, so an interrupted command leaves no half file.
+            typer.echo("interrupted; no file was half written", err=True)
+            raise typer.Exit(130) from None
 
     app.command(name)(run)
 

@@ -79,11 +79,14 @@ def _table(run: ScoreRun, model: Model) -> Table:
     threshold = "no threshold" if calibration is None else f"threshold {calibration.threshold:.4g}"
     flagged = sum(bool(r.flag) for r in run.rows)
     table = Table(
-        title=f"{model.name} ({model.path}): {len(run.rows)} scans, {flagged} flagged; {threshold}"
+        title=f"{model.name} ({model.path}): {len(run.rows)} scans, {flagged} flagged; {threshold}",
+        caption="score: anomaly score, higher = more anomalous; normal %: share of held-out "
+        "normal scans scoring lower",
     )
     names = run.partial_names()
     table.add_column("id")
     table.add_column("score", justify="right")
+    table.add_column("normal %", justify="right")
     for name in names:
         table.add_column(name, justify="right")
     table.add_column("flag")
@@ -97,5 +100,7 @@ def _table(run: ScoreRun, model: Model) -> Table:
             if row.flag
             else Text("")
         )
-        table.add_row(row.id, f"{row.score:.4g}", *partial, flag, str(row.patches))
+        score = Text(row.note, style="bold") if row.note else Text(f"{row.score:.4g}")
+        quantile = "—" if row.normal_quantile is None else f"{100 * row.normal_quantile:.1f}"
+        table.add_row(row.id, score, quantile, *partial, flag, str(row.patches))
     return table

@@ -20,9 +20,16 @@ from xadt.cli.common import (
     run_context,
     skipped_exit,
 )
-from xadt.config import with_shorthands
+from xadt.config import config_to_json, read_options_file, to_toml, with_shorthands
+from xadt.detector import Detector
 from xadt.errors import TrainingInterrupted
-from xadt.workflows.train import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR, train
+from xadt.workflows.train import (
+    DEFAULT_HOLDOUT,
+    DEFAULT_TARGET_FPR,
+    build_detector,
+    open_training_folder,
+    train,
+)
 
 
 def train_command(
@@ -47,6 +54,21 @@ def train_command(
         ),
     ] = None,
     sets: SetOption = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Detector options from a TOML file (key = value, the keys of --set); --set wins.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the effective options and the data split; train nothing."
+        ),
+    ] = False,
     cache: CacheOption = None,
     backbone: Annotated[
         str | None,
@@ -127,7 +149,16 @@ def train_command(
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
     )
+    options = read_options_file(config) if config is not None else {}
     plugins = registry()
+    if dry_run:
+        typer.echo(
+            dry_run_text(
+                plugins.get_detector(plugin), overrides, options, str(config or "options"), data
+            ),
+            nl=False,
+        )
+        return
     target = store_path(plugin) if output is None else output
     folder = checkpoints or target.with_name(target.name + ".checkpoints")
     with progress_bar() as progress:
@@ -149,6 +180,8 @@ def train_command(
                 context=context,
                 output=output,
                 overrides=overrides,
+                options=options,
+                options_file=str(config or "options"),
                 holdout=holdout,
                 validation=validation,
                 target_fpr=target_fpr,
@@ -166,6 +199,8 @@ def train_command(
         f"normal scans; model: {result.path}",
         highlight=False,
     )
+    if c.warning():
+        typer.echo(f"warning: {c.warning()}", err=True)
     if result.skipped:
         skipped_exit(
             result.summary, f"the model was trained on the rest and saved to {result.path}"
@@ -180,3 +215,16 @@ def interrupted(exc: TrainingInterrupted) -> None:
         command = shlex.join(["xadt", *argv, "--resume"])
         typer.echo(f"resume with: {command}", err=True)
     raise typer.Exit(130)
+
+
+def dry_run_text(
+    cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: Path
+) -> str:
+    """The effective options as TOML (the same form ``--config`` reads) and the scans found."""
+    detector = build_detector(cls, overrides, options=options, where=where)
+    folder = open_training_folder(data)
+    return (
+        f"# {cls.name}: the options xadt train would use (TOML, as --config reads)\n"
+        f"{to_toml(config_to_json(detector.config))}"
+        f"# {len(folder)} scans in {folder.folder}; nothing was trained\n"
+    )

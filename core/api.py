@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xadt.calibration import CalibrationWarning
 from xadt.context import RunContext
 from xadt.errors import XadtError
 from xadt.inputs import Scans, as_scans
@@ -53,6 +55,9 @@ def fit(
     threshold at ``target_fpr`` false alarms; ``options`` are the detector's (see
     ``xadt plugins NAME``). Save the result with :func:`xadt.artifacts.save_model`.
 
+    Warns:
+        CalibrationWarning: fewer than 20 scans were held out to set the threshold.
+
     Raises:
         XadtError: an unknown plugin or option, too few scans to hold out two, or a failed fit.
     """
@@ -92,6 +97,9 @@ def fit(
         ),
     )
     calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
+    assert model.calibration is not None
+    if model.calibration.warning():
+        warnings.warn(model.calibration.warning(), CalibrationWarning, stacklevel=2)
     return model
 
 

@@ -8,6 +8,7 @@ used. The same statistics give localisation maps a fixed per-model colour scale.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +18,13 @@ import numpy as np
 from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.metrics import threshold_at_fpr
+
+MIN_TRUSTED_HOLDOUT = 20
+"""Fewer held-out normal scans than this set a threshold worth a warning."""
+
+
+class CalibrationWarning(UserWarning):
+    """The threshold rests on too few held-out normal scans to trust its false-alarm rate."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class Calibration:
         normal_quantiles: their 50th, 90th, 99th percentiles and maximum.
         map_low: low end of the fixed colour scale of localisation maps (normal patch median).
         map_high: high end of that scale (the 99th percentile of normal patch scores).
+        normal_scores: the held-out normal scans' scores, sorted (empty in models written before
+            xadt stored them); :meth:`quantile` places a new score among them.
     """
 
     threshold: float
@@ -42,18 +52,41 @@ class Calibration:
     normal_quantiles: tuple[float, float, float, float]
     map_low: float
     map_high: float
+    normal_scores: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The calibration as a JSON-ready dict."""
         return asdict(self)
+
+    def quantile(self, score: float) -> float | None:
+        """The calibrated score: the fraction of held-out normal scans scoring below ``score``.
+
+        0.5 is a typical normal scan; 1.0 is above every held-out normal one. None when the
+        model stored no normal scores.
+        """
+        if not self.normal_scores:
+            return None
+        return bisect.bisect_left(self.normal_scores, score) / len(self.normal_scores)
+
+    def warning(self) -> str | None:
+        """A warning when too few held-out scans set the threshold to trust its false-alarm rate."""
+        if self.n_holdout >= MIN_TRUSTED_HOLDOUT:
+            return None
+        return (
+            f"the threshold was set on only {self.n_holdout} held-out normal scans (fewer than "
+            f"{MIN_TRUSTED_HOLDOUT}), so its {100 * self.target_fpr:g}% false-alarm rate is a "
+            "rough guess; train on more scans or raise --holdout"
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
         """Rebuild from :meth:`to_json` output; raises ``XadtError`` on a malformed section."""
         try:
             quantiles = tuple(float(q) for q in data["normal_quantiles"])
-            values = {k: data[k] for k in cls.__dataclass_fields__ if k != "normal_quantiles"}
-            return cls(normal_quantiles=quantiles, **values)  # type: ignore[arg-type]
+            scores = tuple(sorted(float(s) for s in data.get("normal_scores", ())))
+            arrays = {"normal_quantiles", "normal_scores"}
+            values = {k: data[k] for k in cls.__dataclass_fields__ if k not in arrays}
+            return cls(normal_quantiles=quantiles, normal_scores=scores, **values)  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"malformed calibration section in model.json ({exc})"
             raise XadtError(msg) from None
@@ -92,4 +125,5 @@ def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
         ),
         map_low=low,
         map_high=high,
+        normal_scores=tuple(float(s) for s in np.sort(scores)),
     )

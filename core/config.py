@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import os
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from xadt.errors import XadtError
@@ -157,7 +161,6 @@ def parse_overrides(detector: str, config_cls: type, pairs: Iterable[str]) -> di
 
     An unknown key is rejected with the list of valid keys and the nearest match.
     """
-    names = [f.name for f in dataclasses.fields(config_cls)]
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -165,11 +168,7 @@ def parse_overrides(detector: str, config_cls: type, pairs: Iterable[str]) -> di
         if not sep or not key:
             msg = f"--set: expected key=value, got {pair!r}"
             raise XadtError(msg)
-        if key not in names:
-            near = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            msg = f"--set: {detector} has no option {key!r}; {hint}options: {', '.join(names)}"
-            raise XadtError(msg)
+        check_option_names(detector, config_cls, [key], "--set")
         values[key] = _convert(detector, key, _base_type(config_cls, key), text.strip())
     return values
 
@@ -215,3 +214,55 @@ def config_from_json(detector: str, config_cls: type, data: Mapping[str, Any]) -
     config = config_cls(**data)
     validate_config(detector, config)
     return config
+
+
+def read_options_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Detector options from a TOML file of ``key = value`` lines, the keys of ``--set``.
+
+    Raises:
+        XadtError: the file is missing or not TOML, or a value is not a string, number or
+            boolean; the message names the file.
+    """
+    file = Path(path)
+    if file.suffix.lower() in {".yaml", ".yml"}:
+        msg = f"{file}: YAML option files are not read; write TOML instead (key = value lines)"
+        raise XadtError(msg)
+    try:
+        values = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{file}: no such option file"
+        raise XadtError(msg) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        msg = f"{file}: not a TOML option file ({exc})"
+        raise XadtError(msg) from None
+    for key, value in values.items():
+        if not isinstance(value, str | int | float | bool):
+            msg = f"{file}: option {key!r} must be a string, number or boolean, got {value!r}"
+            raise XadtError(msg)
+    return values
+
+
+def check_option_names(detector: str, config_cls: type, names: Iterable[str], where: str) -> None:
+    """Raise ``XadtError`` naming ``where`` and the nearest option for an unknown option name."""
+    known = [f.name for f in dataclasses.fields(config_cls)]
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            msg = f"{where}: {detector} has no option {name!r}; {hint}options: {', '.join(known)}"
+            raise XadtError(msg)
+
+
+def to_toml(values: Mapping[str, Any]) -> str:
+    """``key = value`` lines for scalar options (None values are written as comments)."""
+    lines = []
+    for key, value in values.items():
+        if value is None:
+            lines.append(f"# {key} = (none)")
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value!r}")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value))}")
+    return "\n".join(lines) + "\n"

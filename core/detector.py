@@ -57,6 +57,8 @@ class ScanResult:
         maps: per-view (H, W) float32 anomaly maps, NaN where nothing was scored; empty if none.
         flag: whether the score is over the model's threshold; set by :class:`xadt.model.Model`,
             None from a bare detector or a model without a threshold.
+        normal_quantile: the calibrated score, the fraction of held-out normal scans scoring
+            lower (0.5 typical, 1.0 above them all); set by the model like ``flag``.
     """
 
     scan_id: str
@@ -65,6 +67,7 @@ class ScanResult:
     patches: list[PatchScores] = field(default_factory=list)
     maps: list[np.ndarray] = field(default_factory=list)
     flag: bool | None = None
+    normal_quantile: float | None = None
 
 
 @dataclass

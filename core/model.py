@@ -127,8 +127,10 @@ class Model:
         return (self.decision_function(scans, context) > self.threshold_).astype(np.int64)
 
     def flag(self, results: list[ScanResult]) -> list[ScanResult]:
-        """Set each result's ``flag`` from the calibration (left None without one)."""
+        """Set each result's ``flag`` and ``normal_quantile`` from the calibration (left None
+        without one)."""
         if self.calibration is not None:
             for result in results:
                 result.flag = bool(result.score > self.calibration.threshold)
+                result.normal_quantile = self.calibration.quantile(result.score)
         return results

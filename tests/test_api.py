@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import xadt
+from xadt.calibration import CalibrationWarning
 from xadt.errors import XadtError
 from xadt.inputs import as_scans
 from xadt.model import Model
@@ -63,7 +64,8 @@ def test_as_scans_refuses_what_is_not_a_scan_in_one_sentence(value: object, matc
 
 def test_fit_predict_and_decision_function_like_pyod(tmp_path: Path) -> None:
     arrays = [s.views[0] for s in normal_scans(30, seed=4)]
-    model = xadt.fit("baseline", arrays, holdout=0.3)
+    with pytest.warns(CalibrationWarning, match=r"only \d+ held-out normal scans"):
+        model = xadt.fit("baseline", arrays, holdout=0.3)
     assert isinstance(model, Model)
     probe = [*normal_scans(3, seed=9), anomalous_scan()]
     scores = model.decision_function(probe)
@@ -101,6 +103,7 @@ def test_the_readme_python_section_runs_as_written(
     _folder(tmp_path / "scans", 2, seed=2)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XADT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    code = compile("\n".join(blocks), str(README), "exec")
+    with pytest.warns(CalibrationWarning):  # 12 scans: a warned-about threshold
+        exec(code, {})  # the README is ours
     assert (tmp_path / "model-dir" / "model.json").is_file()

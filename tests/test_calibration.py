@@ -60,3 +60,20 @@ def test_map_scale_comes_from_patch_scores_alone() -> None:
     patch = np.array([500.0, 1000.0, 1000.0, 2000.0, 1500.0, 3000.0])
     assert calibration.map_low == pytest.approx(np.median(patch))
     assert calibration.map_high == pytest.approx(np.percentile(patch, 99))
+
+
+def test_quantile_places_a_score_among_the_held_out_normal_scores() -> None:
+    calibration = calibrate(_results([1.0, 2.0, 3.0, 4.0]), target_fpr=0.25)
+    assert calibration.normal_scores == (1.0, 2.0, 3.0, 4.0)
+    assert [calibration.quantile(s) for s in (0.5, 2.5, 4.0, 9.0)] == [0.0, 0.5, 0.75, 1.0]
+    assert Calibration.from_json(calibration.to_json()) == calibration
+    old = {k: v for k, v in calibration.to_json().items() if k != "normal_scores"}
+    assert Calibration.from_json(old).quantile(2.5) is None  # a model from before
+    model = Model(BaselineDetector(), calibration)
+    assert [r.normal_quantile for r in model.flag(_results([2.5]))] == [0.5]
+
+
+def test_a_threshold_on_few_held_out_scans_comes_with_a_warning() -> None:
+    few = calibrate(_results([1.0, 2.0, 3.0]), target_fpr=0.3)
+    assert "only 3 held-out normal scans" in (few.warning() or "")
+    assert calibrate(_results(list(np.arange(25.0))), target_fpr=0.1).warning() is None

@@ -123,7 +123,10 @@ def test_train_with_unreadable_scans_saves_then_exits_1(store: Path, tmp_path: P
     result = xadt("train", "-p", "baseline", data, "--holdout", "0.3")
     assert result.exit_code == 1
     assert "trained baseline" in result.stdout
-    assert result.stderr.startswith("error: 1 of 13 scans skipped: torn.png: damaged")
+    assert result.stderr.splitlines()[-1].startswith(
+        "error: 1 of 13 scans skipped: torn.png: damaged"
+    )
+    assert "warning: the threshold was set on only" in result.stderr
     assert "the model was trained on the rest and saved" in result.stderr
     assert store_path("baseline").is_dir()
 
@@ -147,7 +150,16 @@ def test_score_with_a_model_path_writes_csv_and_json(store: Path, tmp_path: Path
     assert "FLAG" in as_csv.stdout
     rows = list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))
     assert [r["id"] for r in rows] == ["s00", "s01", "s02"]
-    assert rows[0].keys() == {"id", "score", "peak", "mean", "flag", "patches"}
+    assert rows[0].keys() == {
+        "id",
+        "score",
+        "normal_quantile",
+        "peak",
+        "mean",
+        "flag",
+        "patches",
+        "note",
+    }
     assert {r["flag"] for r in rows} == {"true"}
     assert {r["patches"] for r in rows} == {"4"}
 
@@ -235,3 +247,64 @@ def test_train_backbone_and_weights_shorthands(store: Path, tmp_path: Path) -> N
     assert missing.exit_code == 2
     assert "absent.pth" in missing.output
     assert not store_path("baseline").exists()
+
+
+def test_train_reads_an_option_file_that_set_overrides_and_dry_run_prints_it(
+    store: Path, tmp_path: Path
+) -> None:
+    data = write_scans(tmp_path / "normal", 12)
+    options = tmp_path / "baseline.toml"
+    options.write_text('feature = "size"\nridge = 0.5\n')
+    dry = xadt(
+        "train", "-p", "baseline", data, "--config", options, "--set", "ridge=0.25", "--dry-run"
+    )
+    assert dry.exit_code == 0, dry.output
+    assert 'feature = "size"' in dry.stdout
+    assert "ridge = 0.25" in dry.stdout
+    assert "12 scans in" in dry.stdout
+    assert not store_path("baseline").exists()
+    trained = xadt("train", "-p", "baseline", data, "--config", options, "--holdout", "0.3")
+    assert trained.exit_code == 0, trained.output
+    assert read_model_info(store_path("baseline")).config == {"feature": "size", "ridge": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "phrase"),
+    [
+        ("rigde = 1\n", "o.toml", "o.toml: baseline has no option 'rigde'; did you mean 'ridge'?"),
+        ("ridge = [1]\n", "o.toml", "option 'ridge' must be a string, number or boolean"),
+        ("ridge = \n", "o.toml", "o.toml: not a TOML option file"),
+        ("ridge: 1\n", "o.yaml", "YAML option files are not read; write TOML instead"),
+        ('ridge = "big"\n', "o.toml", "The 'ridge' option of baseline must be a float"),
+    ],
+)
+def test_a_bad_option_file_is_one_line_naming_it(
+    store: Path, tmp_path: Path, text: str, name: str, phrase: str
+) -> None:
+    data = write_scans(tmp_path / "normal", 4)
+    (tmp_path / name).write_text(text)
+    result = xadt("train", "-p", "baseline", data, "--config", tmp_path / name)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert phrase in result.stderr
+
+
+def test_a_data_folder_with_images_only_in_subfolders_gets_a_hint(
+    store: Path, tmp_path: Path
+) -> None:
+    write_scans(tmp_path / "data" / "train" / "normal", 4)
+    result = xadt("train", "-p", "baseline", tmp_path / "data")
+    assert result.exit_code == 1
+    assert "its subfolders hold images: train/normal/" in result.stderr
+
+
+def test_ctrl_c_is_one_line_and_exit_130(store: Path, tmp_path: Path, monkeypatch) -> None:
+    from xadt.cli import score as score_module
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(score_module, "load_scoring_model", interrupted)
+    result = xadt("score", "-p", "baseline", tmp_path)
+    assert result.exit_code == 130
+    assert result.stderr == "interrupted; no file was half written\n"

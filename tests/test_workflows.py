@@ -369,19 +369,29 @@ def test_non_finite_scores_are_a_user_error_naming_the_scan(tmp_path: Path) -> N
 
 def _rows() -> list[ScoreRow]:
     return [
-        ScoreRow("a", 1.5, {"appearance": 1.0, "semantic": 2.0}, True, 12),
-        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10),
-        ScoreRow("c", 0.5, {}, None, 0),
+        ScoreRow("a", 1.5, {"appearance": 1.0, "semantic": 2.0}, True, 12, 0.96),
+        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10, 0.5),
+        ScoreRow("c", 1e30, {}, None, 0),
     ]
 
 
 def test_results_as_csv(tmp_path: Path) -> None:
     out = write_results(_rows(), tmp_path / "r.csv")
     lines = list(csv.reader(out.read_text().splitlines()))
-    assert lines[0] == ["id", "score", "appearance", "semantic", "flag", "patches"]
-    assert lines[1] == ["a", "1.5", "1.0", "2.0", "true", "12"]
-    assert lines[2] == ["b", "0.25", "0.5", "", "false", "10"]
-    assert lines[3] == ["c", "0.5", "", "", "", "0"]
+    assert lines[0] == [
+        "id",
+        "score",
+        "normal_quantile",
+        "appearance",
+        "semantic",
+        "flag",
+        "patches",
+        "note",
+    ]
+    assert lines[1] == ["a", "1.5", "0.96", "1.0", "2.0", "true", "12", ""]
+    assert lines[2] == ["b", "0.25", "0.5", "0.5", "", "false", "10", ""]
+    assert lines[3][:7] == ["c", "1e+30", "", "", "", "", "0"]
+    assert lines[3][7].startswith("all air")
 
 
 def test_results_as_json(tmp_path: Path) -> None:
@@ -398,6 +408,8 @@ def test_results_as_json(tmp_path: Path) -> None:
         "partial": {"appearance": 1.0, "semantic": 2.0},
         "flag": True,
         "patches": 12,
+        "normal_quantile": 0.96,
+        "note": "",
     }
 
 

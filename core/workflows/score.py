@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xadt import artifacts
+from xadt.aggregate import EMPTY_SCAN_SCORE
 from xadt.artifacts import MODEL_JSON, default_store, read_model_info, store_path
 from xadt.context import RunContext
 from xadt.detector import ScanResult
@@ -59,6 +60,8 @@ class ScoreRow:
         partial: its named partial anomaly scores; higher = more anomalous.
         flag: whether the model's threshold flags it; None when the model has no calibration.
         patches: how many patches (windows) were scored, over all views.
+        normal_quantile: the calibrated score: the fraction of held-out normal scans scoring
+            lower; None when the model stored no normal scores.
     """
 
     id: str
@@ -66,6 +69,14 @@ class ScoreRow:
     partial: dict[str, float] = field(default_factory=dict)
     flag: bool | None = None
     patches: int = 0
+    normal_quantile: float | None = None
+
+    @property
+    def note(self) -> str:
+        """What a reader of the results must know about this row ("" when nothing)."""
+        if self.score >= EMPTY_SCAN_SCORE:
+            return "all air: no parcel found, so nothing was judged; look at it"
+        return ""
 
     @classmethod
     def from_result(cls, result: ScanResult) -> ScoreRow:
@@ -76,6 +87,7 @@ class ScoreRow:
             partial={k: float(v) for k, v in result.partial.items()},
             flag=result.flag,
             patches=sum(len(p.scores) for p in result.patches),
+            normal_quantile=result.normal_quantile,
         )
 
 
@@ -292,8 +304,9 @@ def write_results(
 ) -> Path:
     """Write scored rows to a ``.csv`` or ``.json`` file (by suffix), atomically.
 
-    CSV has one line per scan: ``id, score, <each partial score>, flag, patches`` (flag is
-    ``true``, ``false`` or empty when the model has no threshold). JSON holds the same rows
+    CSV has one line per scan: ``id, score, normal_quantile, <each partial score>, flag,
+    patches, note`` (flag is ``true``, ``false`` or empty when the model has no threshold; the
+    note says when a score means "all air, nothing judged"). JSON holds the same rows
     under ``scans`` with the plugin, model and threshold beside them.
 
     Raises:
@@ -311,11 +324,12 @@ def _csv(rows: Sequence[ScoreRow]) -> str:
     names = _partial_names(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "score", *names, "flag", "patches"])
+    writer.writerow(["id", "score", "normal_quantile", *names, "flag", "patches", "note"])
     for row in rows:
         partial = [row.partial.get(name, "") for name in names]
         flag = "" if row.flag is None else str(row.flag).lower()
-        writer.writerow([row.id, row.score, *partial, flag, row.patches])
+        quantile = "" if row.normal_quantile is None else row.normal_quantile
+        writer.writerow([row.id, row.score, quantile, *partial, flag, row.patches, row.note])
     return buffer.getvalue()
 
 
@@ -331,9 +345,11 @@ def _json(rows: Sequence[ScoreRow], model: Model | None) -> dict[str, Any]:
             {
                 "id": r.id,
                 "score": r.score,
+                "normal_quantile": r.normal_quantile,
                 "partial": dict(r.partial),
                 "flag": r.flag,
                 "patches": r.patches,
+                "note": r.note,
             }
             for r in rows
         ],

@@ -10,18 +10,19 @@ target false-alarm rate from those scores. Nothing here ever looks at an anomaly
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xadt.artifacts import MODEL_JSON, save_model, store_path
 from xadt.calibration import calibrate
-from xadt.config import parse_overrides
+from xadt.config import check_option_names, parse_overrides
 from xadt.context import RunContext
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model, Provenance
-from xadt.scans import Scan, iter_scans
+from xadt.scans import IMAGE_EXTENSIONS, Scan, ScanFolder, iter_scans
 from xadt.training_data import TrainingData, check_fraction, split_ids
 from xadt.workflows.score import score_in_chunks
 
@@ -67,15 +68,26 @@ class TrainResult:
     summary: str
 
 
-def build_detector(cls: type[Detector], overrides: Sequence[str] = ()) -> Detector:
-    """A detector of class ``cls`` with ``--set key=value`` overrides applied.
+def build_detector(
+    cls: type[Detector],
+    overrides: Sequence[str] = (),
+    *,
+    options: Mapping[str, Any] | None = None,
+    where: str = "options",
+) -> Detector:
+    """A detector of class ``cls`` with ``options`` (from an option file) and then
+    ``--set key=value`` overrides applied.
 
     The config is validated here, so a bad option fails before any scan is read.
 
     Raises:
-        XadtError: an unknown key (the message lists the valid ones) or a bad value.
+        XadtError: an unknown key (the message names ``where`` and lists the valid keys) or a
+            bad value.
     """
-    detector = cls(cls.Config(**parse_overrides(cls.name, cls.Config, overrides)))
+    values = dict(options or {})
+    check_option_names(cls.name, cls.Config, values, where)
+    values.update(parse_overrides(cls.name, cls.Config, overrides))
+    detector = cls(cls.Config(**values))
     detector.validate()
     return detector
 
@@ -96,6 +108,28 @@ def check_model_path(path: PathLike, *, overwrite: bool) -> Path:
             msg = f"{target}: a model already exists there; pass --overwrite to replace it"
             raise XadtError(msg)
     return target
+
+
+def open_training_folder(data: PathLike) -> ScanFolder:
+    """The scans of a training folder; a folder with images only in subfolders says which.
+
+    Raises:
+        XadtError: the folder is missing or holds no images; the message names it.
+    """
+    try:
+        return iter_scans(data)
+    except XadtError as exc:
+        root = Path(data)
+        with_images = sorted(
+            str(sub.relative_to(root))
+            for sub in (root.rglob("*") if root.is_dir() else [])
+            if sub.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in sub.iterdir())
+        )
+        if not with_images:
+            raise
+        shown = ", ".join(f"{s}/" for s in with_images[:4])
+        msg = f"{exc}; its subfolders hold images: {shown}; pass the folder of normal scans"
+        raise XadtError(msg) from None
 
 
 def calibrate_model(
@@ -130,6 +164,8 @@ def train(
     context: RunContext,
     output: PathLike | None = None,
     overrides: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+    options_file: str = "options",
     holdout: float = DEFAULT_HOLDOUT,
     validation: float | None = None,
     target_fpr: float = DEFAULT_TARGET_FPR,
@@ -149,7 +185,10 @@ def train(
         data: a folder of normal scans (read lazily, one at a time, once per pass).
         context: device, seed (also of the split), progress, checkpoints, caches, registry.
         output: the model directory; by default the model store, ``store_path(plugin)``.
-        overrides: ``"key=value"`` strings for the detector's ``Config``.
+        overrides: ``"key=value"`` strings for the detector's ``Config``; they win over
+            ``options``.
+        options: typed option values, e.g. read from an option file named ``options_file``.
+        options_file: how ``options`` are named in messages.
         holdout: fraction of the scans held out of the fit to calibrate the threshold.
         validation: fraction held out for model selection; None = the detector's
             ``default_validation``.
@@ -166,13 +205,13 @@ def train(
     context.torch_device()  # a bad --device fails before any scan is read
     registry = context.plugins()
     cls = registry.get_detector(plugin) if isinstance(plugin, str) else plugin
-    detector = build_detector(cls, overrides)
+    detector = build_detector(cls, overrides, options=options, where=options_file)
     fraction = detector.default_validation() if validation is None else validation
     check_fraction("--target-fpr", target_fpr)
+    folder = open_training_folder(data)
     target = check_model_path(
         store_path(cls.name) if output is None else output, overwrite=overwrite
     )
-    folder = iter_scans(data)
     split = split_ids(folder.ids, holdout=holdout, validation=fraction, seed=context.seed)
     if len(split.calibration) < 2:
         msg = (
