@@ -6,22 +6,23 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from xadt import host
 from xadt.context import RunContext
-from xadt.host import Registry, XadtPluginWarning
-from xadt.scans import ScanSkippedWarning
+
+if TYPE_CHECKING:
+    from xadt.host import Registry
 
 PluginOption = Annotated[
     str | None,
     typer.Option(
         "--plugin",
         "-p",
+        metavar="NAME",
         help="Use this detector's model from the model store.",
         show_default=False,
     ),
@@ -45,7 +46,10 @@ SetOption = Annotated[
 DeviceOption = Annotated[
     str,
     typer.Option(
-        "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.", show_default=True
+        "--device",
+        metavar="DEVICE",
+        help="auto (CUDA when present), cpu, cuda or cuda:N.",
+        show_default=True,
     ),
 ]
 CacheOption = Annotated[
@@ -61,8 +65,10 @@ CacheOption = Annotated[
 
 def registry() -> Registry:
     """The plugin registry, built once per command; plugin warnings print once, here."""
+    from xadt import host
+
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", XadtPluginWarning)
+        warnings.simplefilter("always", host.XadtPluginWarning)
         found = host.load_registry()
     for warning in caught:
         typer.echo(f"warning: {warning.message}", err=True)
@@ -102,6 +108,8 @@ def progress_bar() -> Iterator[RichProgress]:
 
     Skipped-scan warnings are held back while it runs: each command lists them once at the end.
     """
+    from xadt.scans import ScanSkippedWarning
+
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),

@@ -25,7 +25,10 @@ def demo_command(
         ),
     ] = DEFAULT_SCALE,
     plugin: Annotated[
-        str, typer.Option("--plugin", "-p", help="Detector to train (see 'xadt plugins').")
+        str,
+        typer.Option(
+            "--plugin", "-p", metavar="NAME", help="Detector to train (see 'xadt plugins')."
+        ),
     ] = DEFAULT_PLUGIN,
     train_scans: Annotated[
         int, typer.Option("--train", min=10, help="Normal training scans to synthesise.")
@@ -45,7 +48,8 @@ def demo_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a previous demo in a non-empty DIR.")
+        bool,
+        typer.Option("--overwrite", help="Replace a previous demo in a non-empty DIR.", metavar=""),
     ] = False,
 ) -> None:
     """Run xadt end to end on synthetic parcels and print the evaluation.

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from xadt import artifacts
 from xadt.cli.common import (
     CacheOption,
     DeviceOption,
@@ -20,13 +19,9 @@ from xadt.cli.common import (
     registry,
     run_context,
 )
-from xadt.workflows.evaluate import (
-    EvalReport,
-    check_report_path,
-    evaluate,
-    open_eval_data,
-    write_report,
-)
+
+if TYPE_CHECKING:
+    from xadt.workflows.evaluate import EvalReport
 
 
 def eval_command(
@@ -50,13 +45,16 @@ def eval_command(
     device: DeviceOption = "auto",
     cache: CacheOption = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing JSON report.")
+        bool, typer.Option("--overwrite", help="Replace an existing JSON report.", metavar="")
     ] = False,
 ) -> None:
     """Evaluate a model on labelled scans: AUROC with 95% CIs, operating points, localisation.
 
     Scores are anomaly scores, higher = more anomalous. Flag rates use the model's own threshold.
     """
+    from xadt import artifacts
+    from xadt.workflows.evaluate import check_report_path, evaluate, open_eval_data, write_report
+
     if output is not None:
         check_report_path(output, overwrite=overwrite)
     open_eval_data(data)  # fail on a bad folder before a model is loaded

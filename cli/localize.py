@@ -18,8 +18,6 @@ from xadt.cli.common import (
     run_context,
     skipped_exit,
 )
-from xadt.workflows.localize import localize_folder, map_scale
-from xadt.workflows.score import load_scoring_model
 
 
 def localize_command(
@@ -39,7 +37,7 @@ def localize_command(
     sets: SetOption = None,
     device: DeviceOption = "auto",
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing overlays and maps.")
+        bool, typer.Option("--overwrite", help="Replace existing overlays and maps.", metavar="")
     ] = False,
 ) -> None:
     """Localise anomalies: an overlay and a float32 map per view, on the model's fixed scale.
@@ -47,6 +45,9 @@ def localize_command(
     The colour scale is the same for every scan of a model (set from normal scans at training),
     so equal colours mean equal anomaly scores; pixels with no score get no colour.
     """
+    from xadt.workflows.localize import localize_folder, map_scale
+    from xadt.workflows.score import load_scoring_model
+
     plugins = registry()
     loaded = load_scoring_model(plugin, model, registry=plugins, overrides=sets or [])
     scale = map_scale(loaded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import warnings
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from xadt.config import config_to_json, options
-from xadt.host import PluginRecord, Registry, RegistryEntry, XadtPluginWarning, load_registry
+
+if TYPE_CHECKING:
+    from xadt.host import PluginRecord, Registry, RegistryEntry
 
 
 def plugins(
@@ -23,7 +25,9 @@ def plugins(
             metavar="GLOB", help="Only names matching this glob, e.g. 'gan*'.", show_default=False
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON for scripts.", metavar="")
+    ] = False,
 ) -> None:
     """List the installed detectors and backbones: source, version and description.
 
@@ -31,6 +35,8 @@ def plugins(
     Given a detector's exact name, list its options instead: type, default, whether it may be
     set when scoring (runtime), help, and its named presets.
     """
+    from xadt.host import XadtPluginWarning, load_registry
+
     with warnings.catch_warnings():
         # Shown under the table instead of as Python warnings.
         warnings.simplefilter("ignore", XadtPluginWarning)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,14 +21,10 @@ from xadt.cli.common import (
     run_context,
     skipped_exit,
 )
-from xadt.model import Model
-from xadt.workflows.score import (
-    ScoreRun,
-    check_results_path,
-    load_scoring_model,
-    score_folder,
-    write_results,
-)
+
+if TYPE_CHECKING:
+    from xadt.model import Model
+    from xadt.workflows.score import ScoreRun
 
 
 def score_command(
@@ -49,7 +45,7 @@ def score_command(
     device: DeviceOption = "auto",
     cache: CacheOption = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing results file.")
+        bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
     ] = False,
 ) -> None:
     """Score scans with a trained model and flag those over its threshold.
@@ -57,6 +53,13 @@ def score_command(
     Shows each scan's anomaly score (higher = more anomalous), its partial scores, its flag from
     the model's own threshold and how many patches were scored.
     """
+    from xadt.workflows.score import (
+        check_results_path,
+        load_scoring_model,
+        score_folder,
+        write_results,
+    )
+
     if output is not None:
         check_results_path(output, overwrite=overwrite)
     plugins = registry()

@@ -17,8 +17,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from xadt.synth.dataset import write_dataset
-
 
 def _positive_scale(value: float) -> float:
     if not 0.05 <= value <= 2.0:
@@ -45,11 +43,13 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
     energies: Annotated[
         bool,
-        typer.Option("--energies", help="Also write 16-bit high/low transmission PNGs."),
+        typer.Option(
+            "--energies", help="Also write 16-bit high/low transmission PNGs.", metavar=""
+        ),
     ] = False,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace the data set in a non-empty OUT."),
+        typer.Option("--overwrite", help="Replace the data set in a non-empty OUT.", metavar=""),
     ] = False,
     scale: Annotated[
         float,
@@ -69,6 +69,8 @@ def synth(
 ) -> None:
     """Generate synthetic dual-view X-ray parcels: normal scans to train on, and a test set of
     normal and threat scans with threat masks and a manifest."""
+    from xadt.synth.dataset import write_dataset
+
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     columns = (
         TextColumn("generating"),

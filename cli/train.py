@@ -6,7 +6,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,15 +21,11 @@ from xadt.cli.common import (
     skipped_exit,
 )
 from xadt.config import config_to_json, read_options_file, to_toml, with_shorthands
-from xadt.detector import Detector
+from xadt.defaults import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR
 from xadt.errors import TrainingInterrupted
-from xadt.workflows.train import (
-    DEFAULT_HOLDOUT,
-    DEFAULT_TARGET_FPR,
-    build_detector,
-    open_training_folder,
-    train,
-)
+
+if TYPE_CHECKING:
+    from xadt.detector import Detector
 
 
 def train_command(
@@ -40,7 +36,11 @@ def train_command(
     plugin: Annotated[
         str,
         typer.Option(
-            "--plugin", "-p", help="Detector to train (see 'xadt plugins').", show_default=False
+            "--plugin",
+            "-p",
+            metavar="NAME",
+            help="Detector to train (see 'xadt plugins').",
+            show_default=False,
         ),
     ],
     output: Annotated[
@@ -66,7 +66,9 @@ def train_command(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Print the effective options and the data split; train nothing."
+            "--dry-run",
+            help="Print the effective options and the data split; train nothing.",
+            metavar="",
         ),
     ] = False,
     cache: CacheOption = None,
@@ -118,7 +120,8 @@ def train_command(
         int, typer.Option("--workers", min=0, help="Data-loading worker processes.")
     ] = 0,
     deterministic: Annotated[
-        bool, typer.Option("--deterministic", help="Ask torch for deterministic algorithms.")
+        bool,
+        typer.Option("--deterministic", help="Ask torch for deterministic algorithms.", metavar=""),
     ] = False,
     checkpoints: Annotated[
         Path | None,
@@ -132,10 +135,12 @@ def train_command(
     ] = None,
     resume: Annotated[
         bool,
-        typer.Option("--resume", help="Continue an interrupted training run from its checkpoint."),
+        typer.Option(
+            "--resume", help="Continue an interrupted training run from its checkpoint.", metavar=""
+        ),
     ] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing model.")
+        bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
 ) -> None:
     """Train a detector on normal scans and save the model.
@@ -145,6 +150,7 @@ def train_command(
     checkpoint every epoch; Ctrl-C stops at the end of a step and prints how to resume.
     """
     from xadt.artifacts import store_path
+    from xadt.workflows.train import train
 
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
@@ -221,6 +227,8 @@ def dry_run_text(
     cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: Path
 ) -> str:
     """The effective options as TOML (the same form ``--config`` reads) and the scans found."""
+    from xadt.workflows.train import build_detector, open_training_folder
+
     detector = build_detector(cls, overrides, options=options, where=where)
     folder = open_training_folder(data)
     return (

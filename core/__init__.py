@@ -8,6 +8,9 @@ that are unlike anything normal. ``xadt.fit(plugin, data)`` trains and calibrate
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import pluggy
 
 from xadt.version import __version__
@@ -15,11 +18,27 @@ from xadt.version import __version__
 hookimpl = pluggy.HookimplMarker("xadt")
 """Marker for plugin hook implementations: decorate ``xadt_detectors`` with ``@xadt.hookimpl``."""
 
-from xadt.api import fit, load_model, save_model  # noqa: E402
-from xadt.detector import Detector, DetectorState, PatchScores, ScanResult  # noqa: E402
-from xadt.errors import XadtError  # noqa: E402
-from xadt.model import Model  # noqa: E402
-from xadt.scans import Scan  # noqa: E402
+_LAZY = {
+    "Detector": "xadt.detector",
+    "DetectorState": "xadt.detector",
+    "PatchScores": "xadt.detector",
+    "ScanResult": "xadt.detector",
+    "XadtError": "xadt.errors",
+    "Model": "xadt.model",
+    "Scan": "xadt.scans",
+    "fit": "xadt.api",
+    "load_model": "xadt.api",
+    "save_model": "xadt.api",
+}
+
+
+def __getattr__(name: str) -> object:
+    # The API is imported on first use, so `xadt --version` and plugin listings start fast.
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'xadt' has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 __all__ = [
     "Detector",
@@ -35,3 +54,10 @@ __all__ = [
     "load_model",
     "save_model",
 ]
+
+if TYPE_CHECKING:
+    from xadt.api import fit, load_model, save_model
+    from xadt.detector import Detector, DetectorState, PatchScores, ScanResult
+    from xadt.errors import XadtError
+    from xadt.model import Model
+    from xadt.scans import Scan

@@ -299,7 +299,7 @@ def test_a_data_folder_with_images_only_in_subfolders_gets_a_hint(
 
 
 def test_ctrl_c_is_one_line_and_exit_130(store: Path, tmp_path: Path, monkeypatch) -> None:
-    from xadt.cli import score as score_module
+    from xadt.workflows import score as score_module
 
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt

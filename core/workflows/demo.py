@@ -10,16 +10,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xadt.context import RunContext
-from xadt.detector import ScanResult
 from xadt.errors import XadtError
-from xadt.model import Model
-from xadt.scans import Scan
-from xadt.workflows.evaluate import EvalReport, evaluate, write_report
-from xadt.workflows.localize import map_scale, write_overlays
-from xadt.workflows.score import ScoreRow, write_results
-from xadt.workflows.train import TrainResult, build_detector, train
+
+if TYPE_CHECKING:  # the workflows load numpy, torch and the plugins: not for `xadt --help`
+    from xadt.detector import ScanResult
+    from xadt.model import Model
+    from xadt.scans import Scan
+    from xadt.workflows.evaluate import EvalReport
+    from xadt.workflows.score import ScoreRow
+    from xadt.workflows.train import TrainResult
 
 __all__ = [
     "DEFAULT_PLUGIN",
@@ -131,7 +133,10 @@ def run_demo(
     Raises:
         XadtError: the plugin is not installed, ``out`` is not empty, or a step fails.
     """
-    from xadt.synth.dataset import write_dataset  # lazy: the synthesiser is only for the demo
+    from xadt.synth.dataset import write_dataset
+    from xadt.workflows.evaluate import evaluate, write_report
+    from xadt.workflows.score import write_results
+    from xadt.workflows.train import build_detector, train
 
     size = size or DemoSize()
     context = context or RunContext(seed=seed)
@@ -209,6 +214,9 @@ class _Sink:
         self.maps = True
 
     def __call__(self, batch: list[Scan], results: list[ScanResult]) -> None:
+        from xadt.workflows.localize import map_scale, write_overlays
+        from xadt.workflows.score import ScoreRow
+
         self.rows.extend(ScoreRow.from_result(r) for r in results)
         for scan, result in zip(batch, results, strict=True):
             if self.maps and not result.maps:

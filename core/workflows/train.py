@@ -19,6 +19,7 @@ from xadt.artifacts import MODEL_JSON, save_model, store_path
 from xadt.calibration import calibrate
 from xadt.config import check_option_names, parse_overrides
 from xadt.context import RunContext
+from xadt.defaults import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model, Provenance
@@ -37,12 +38,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-
-DEFAULT_HOLDOUT = 0.1
-"""Fraction of the normal training scans held out of the fit to calibrate the threshold."""
-
-DEFAULT_TARGET_FPR = 0.05
-"""False-alarm rate on held-out normal scans that the threshold is set for."""
 
 
 @dataclass(frozen=True)
