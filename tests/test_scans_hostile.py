@@ -4,7 +4,6 @@ entries are named. Each test builds its own small hostile file; big files are fo
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import time
@@ -16,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
+from tests.forge import LONG, SHORT, Page, forged_png, forged_tiff, jpeg_bytes, set_jpeg_size
 from xadt.errors import XadtError
 from xadt.scans import (
     DEFAULT_MAX_BYTES,
@@ -29,83 +29,7 @@ from xadt.scans import (
 
 RNG = np.random.default_rng(9)
 
-# --- forging files -----------------------------------------------------------------------------
-
-_SHORT, _LONG = 3, 4
-
-
-def _ifd(entries: dict[int, tuple[int, list[int]]], at: int, next_ifd: int) -> bytes:
-    """A little-endian classic IFD placed at byte ``at``; long values follow it."""
-    n = len(entries)
-    out, extra = [struct.pack("<H", n)], b""
-    extra_at = at + 2 + 12 * n + 4
-    for tag in sorted(entries):
-        kind, values = entries[tag]
-        data = struct.pack(f"<{len(values)}{'H' if kind == _SHORT else 'I'}", *values)
-        if len(data) <= 4:
-            out.append(struct.pack("<HHI", tag, kind, len(values)) + data.ljust(4, b"\0"))
-        else:
-            out.append(struct.pack("<HHII", tag, kind, len(values), extra_at + len(extra)))
-            extra += data
-    return b"".join(out) + struct.pack("<I", next_ifd) + extra
-
-
-def _forged_tiff(
-    pages: list[dict[str, object]], *, loop_to: int | None = None
-) -> tuple[bytes, list[int]]:
-    """A TIFF written by hand: each page gives width, height, data and optional samples, bits,
-    photometric, compression and extra tags. ``loop_to`` makes the last IFD point back to that
-    page. Returns the file and the IFD offsets."""
-    blob = bytearray(b"II*\0\0\0\0\0")
-    offsets: list[int] = []
-    for k, page in enumerate(pages):
-        data = bytes(page["data"])  # type: ignore[arg-type]
-        strip = len(blob)
-        blob += data
-        spp = int(page.get("samples", 1))  # type: ignore[call-overload]
-        entries = {
-            256: (_LONG, [int(page["width"])]),  # type: ignore[call-overload]
-            257: (_LONG, [int(page["height"])]),  # type: ignore[call-overload]
-            258: (_SHORT, [int(page.get("bits", 8))] * spp),  # type: ignore[call-overload]
-            259: (_SHORT, [int(page.get("compression", 1))]),  # type: ignore[call-overload]
-            262: (_SHORT, [int(page.get("photometric", 1))]),  # type: ignore[call-overload]
-            273: (_LONG, [strip]),
-            277: (_SHORT, [spp]),
-            278: (_LONG, [int(page["height"])]),  # type: ignore[call-overload]
-            279: (_LONG, [len(data)]),
-            284: (_SHORT, [1]),
-            **page.get("tags", {}),  # type: ignore[dict-item]
-        }
-        at = len(blob) + (len(blob) & 1)
-        blob += b"\0" * (at - len(blob))
-        offsets.append(at)
-        last = k == len(pages) - 1
-        blob += _ifd(entries, at, 0 if last else -1 & 0xFFFFFFFF)
-    for k, at in enumerate(offsets):  # link the chain now that every offset is known
-        nxt = offsets[k + 1] if k + 1 < len(offsets) else 0
-        if k + 1 == len(offsets) and loop_to is not None:
-            nxt = offsets[loop_to]
-        (n,) = struct.unpack_from("<H", blob, at)
-        struct.pack_into("<I", blob, at + 2 + 12 * n, nxt)
-    struct.pack_into("<I", blob, 4, offsets[0])
-    return bytes(blob), offsets
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png(width: int, height: int, rows: bytes, *, colour: int = 0, plte: bytes = b"") -> bytes:
-    head = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0))
-    body = _chunk(b"PLTE", plte) if plte else b""
-    idat = _chunk(b"IDAT", zlib.compress(rows))
-    return b"\x89PNG\r\n\x1a\n" + head + body + idat + _chunk(b"IEND", b"")
-
-
-def _jpeg(arr: np.ndarray, **kwargs: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(arr).save(buffer, "JPEG", **kwargs)
-    return buffer.getvalue()
+# --- helpers ----------------------------------------------------------------------------------
 
 
 def _smooth_rgb(h: int = 64, w: int = 80) -> np.ndarray:
@@ -146,19 +70,19 @@ def test_lzma_tiff_damage_is_a_clean_error(tmp_path: Path, damage: str) -> None:
 
 
 def test_unknown_photometric_is_named(tmp_path: Path) -> None:
-    blob, _ = _forged_tiff([{"width": 4, "height": 3, "data": bytes(12), "photometric": 77}])
+    blob, _ = forged_tiff([Page(4, 3, bytes(12), photometric=77)])
     _refused(_write(tmp_path / "p.tif", blob), r"unsupported TIFF colour space Photometric 77$")
 
 
 def test_unknown_compression_is_a_clean_error(tmp_path: Path) -> None:
-    blob, _ = _forged_tiff([{"width": 4, "height": 3, "data": bytes(12), "compression": 60001}])
+    blob, _ = forged_tiff([Page(4, 3, bytes(12), compression=60001)])
     _refused(_write(tmp_path / "c.tif", blob), r"c\.tif: damaged or truncated TIFF \(")
 
 
 @pytest.mark.parametrize("loop_to", [0, 1, 2])
 def test_ifd_chain_loop_is_refused_at_once(tmp_path: Path, loop_to: int) -> None:
-    page = {"width": 4, "height": 3, "data": bytes(12)}
-    blob, _ = _forged_tiff([page, page, page], loop_to=loop_to)
+    page = Page(4, 3, bytes(12))
+    blob, _ = forged_tiff([page, page, page], loop_to=loop_to)
     start = time.perf_counter()
     _refused(
         _write(tmp_path / "loop.tif", blob),
@@ -168,8 +92,7 @@ def test_ifd_chain_loop_is_refused_at_once(tmp_path: Path, loop_to: int) -> None
 
 
 def test_page_count_is_bounded_before_pages_are_parsed(tmp_path: Path) -> None:
-    page = {"width": 1, "height": 1, "data": b"\x80"}
-    blob, _ = _forged_tiff([page] * 20_000)
+    blob, _ = forged_tiff([Page(1, 1, b"\x80")] * 20_000)
     start = time.perf_counter()
     _refused(_write(tmp_path / "many.tif", blob), rf"more than {MAX_TIFF_PAGES:,} pages")
     assert time.perf_counter() - start < 5
@@ -179,13 +102,13 @@ def test_page_count_is_bounded_before_pages_are_parsed(tmp_path: Path) -> None:
 def test_absurd_dimensions_with_little_data_are_refused_before_allocating(
     tmp_path: Path, height: int, width: int
 ) -> None:
-    blob, _ = _forged_tiff([{"width": width, "height": height, "data": bytes(64)}])
+    blob, _ = forged_tiff([Page(width, height, bytes(64))])
     _refused(_write(tmp_path / "thin.tif", blob), r"strips hold 64 of the 100,000,000 bytes")
 
 
 def test_budget_counts_samples_not_just_pixels(tmp_path: Path) -> None:
     # 1000 x 1000 pixels is far under max_pixels, but 1000 samples each make a gigabyte.
-    blob, _ = _forged_tiff([{"width": 1000, "height": 1000, "samples": 1000, "data": bytes(8)}])
+    blob, _ = forged_tiff([Page(1000, 1000, bytes(8), samples=1000)])
     error = _refused(
         _write(tmp_path / "wide.tif", blob),
         r"decoded, it would take 1,000,000,000 bytes \(1000x1000 pixels x 1000 samples x 1 "
@@ -219,7 +142,9 @@ def test_budget_counts_pages_bytes_per_sample_and_every_file_of_a_scan(tmp_path:
 
 def test_forged_png_header_is_refused_without_decoding(tmp_path: Path) -> None:
     # The header of a 10000 x 10000 RGB image (300 MB decoded) over a few bytes of data.
-    path = _write(tmp_path / "bomb.png", _png(10_000, 10_000, bytes(301), colour=2))
+    path = _write(
+        tmp_path / "bomb.png", forged_png(10_000, 10_000, zlib.compress(bytes(301)), colour=2)
+    )
     _refused(path, r"300,000,000 bytes .* over the limit of 100,000,000", max_bytes=10**8)
     start = time.perf_counter()
     _refused(path, r"PNG image data holds 301 of the 300,010,000 bytes its size needs")
@@ -229,7 +154,7 @@ def test_forged_png_header_is_refused_without_decoding(tmp_path: Path) -> None:
 def test_deflate_bomb_png_decodes_within_the_budget(tmp_path: Path) -> None:
     # All-black rows compress about 1000:1: 2 MB of pixels in a 2 KB file.
     rows = bytes(2000 * 1001)
-    path = _write(tmp_path / "black.png", _png(1000, 2000, rows))
+    path = _write(tmp_path / "black.png", forged_png(1000, 2000, zlib.compress(rows)))
     assert path.stat().st_size < 5000
     _refused(path, r"2,000,000 bytes", max_bytes=1_999_999)
     (view,) = read_scan(path, max_bytes=2_000_000).views
@@ -238,10 +163,8 @@ def test_deflate_bomb_png_decodes_within_the_budget(tmp_path: Path) -> None:
 
 
 def test_jpeg_claiming_more_pixels_than_its_bytes_can_hold(tmp_path: Path) -> None:
-    data = bytearray(_jpeg(_smooth_rgb(), quality=90))
-    sof = data.index(b"\xff\xc0")
-    struct.pack_into(">HH", data, sof + 5, 10_000, 10_000)  # height, width
-    path = _write(tmp_path / "huge.jpg", bytes(data))
+    data = set_jpeg_size(jpeg_bytes(_smooth_rgb(), quality=90), 10_000, 10_000)
+    path = _write(tmp_path / "huge.jpg", data)
     start = time.perf_counter()
     _refused(path, r"JPEG header claims 10000x10000 pixels, but its [\d,]+ bytes cannot hold")
     assert time.perf_counter() - start < 5
@@ -251,7 +174,7 @@ def test_jpeg_claiming_more_pixels_than_its_bytes_can_hold(tmp_path: Path) -> No
 
 
 def test_jpeg_cut_short_with_an_end_marker_appended(tmp_path: Path) -> None:
-    data = _jpeg(_smooth_rgb(), quality=90)
+    data = jpeg_bytes(_smooth_rgb(), quality=90)
     path = _write(tmp_path / "cut.jpg", data[: len(data) * 2 // 3] + b"\xff\xd9")
     _refused(path, r"JPEG data ends early: the decoder filled the rest with grey")
     full = _write(tmp_path / "full.jpg", data)
@@ -260,12 +183,15 @@ def test_jpeg_cut_short_with_an_end_marker_appended(tmp_path: Path) -> None:
 
 def test_png_whose_data_ends_cleanly_after_some_rows(tmp_path: Path) -> None:
     rows = b"".join(b"\0" + bytes([200] * 10) for _ in range(3))  # 3 of 8 rows
-    _refused(_write(tmp_path / "rows.png", _png(10, 8, rows)), r"holds 33 of the 88 bytes")
+    _refused(
+        _write(tmp_path / "rows.png", forged_png(10, 8, zlib.compress(rows))),
+        r"holds 33 of the 88 bytes",
+    )
 
 
 def test_png_bit_flip_is_caught_by_its_crc(tmp_path: Path) -> None:
     rows = b"".join(b"\0" + bytes(range(10)) for _ in range(8))
-    data = bytearray(_png(10, 8, rows))
+    data = bytearray(forged_png(10, 8, zlib.compress(rows)))
     data[-20] ^= 0x04  # inside IDAT
     _refused(_write(tmp_path / "flip.png", bytes(data)), r"PNG 'IDAT' chunk at byte \d+: bad CRC")
 
@@ -290,20 +216,11 @@ def test_truncated_tiff_strip_is_refused(tmp_path: Path) -> None:
 
 def test_short_palettes_are_refused(tmp_path: Path) -> None:
     index = b"".join(b"\0" + bytes([5] * 10) for _ in range(8))
-    png = _png(10, 8, index, colour=3, plte=bytes([10, 20, 30, 40, 50, 60]))
+    png = forged_png(10, 8, zlib.compress(index), colour=3, plte=bytes([10, 20, 30, 40, 50, 60]))
     _refused(_write(tmp_path / "p.png", png), r"palette has 2 colours but pixels use colour 5")
-    colormap = (_SHORT, [0, 65535, 0, 0, 65535, 0])  # two entries for 8-bit indices
-    blob, _ = _forged_tiff(
-        [
-            {
-                "width": 4,
-                "height": 2,
-                "data": bytes([0, 1, 3, 1] * 2),
-                "photometric": 3,
-                "tags": {320: colormap},
-            }
-        ]
-    )
+    colormap = (SHORT, [0, 65535, 0, 0, 65535, 0])  # two entries for 8-bit indices
+    page = Page(4, 2, bytes([0, 1, 3, 1] * 2), photometric=3, tags={320: colormap})
+    blob, _ = forged_tiff([page])
     _refused(
         _write(tmp_path / "p.tif", blob),
         r"p\.tif: (palette has 2 colours but pixels "
@@ -315,10 +232,10 @@ def test_truncated_files_are_refused_even_if_pillow_is_told_to_load_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    jpeg = _jpeg(_smooth_rgb(), quality=90)
+    jpeg = jpeg_bytes(_smooth_rgb(), quality=90)
     _refused(_write(tmp_path / "j.jpg", jpeg[: len(jpeg) * 2 // 3]), r"j\.jpg: damaged")
     rows = b"".join(b"\0" + bytes(range(10)) for _ in range(8))
-    png = _png(10, 8, rows)
+    png = forged_png(10, 8, zlib.compress(rows))
     _refused(_write(tmp_path / "p.png", png[: len(png) - 30]), r"p\.png: damaged or truncated")
 
 
@@ -357,9 +274,7 @@ def test_tifffile_warnings_are_errors_and_stay_off_stderr(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # An XResolution tag whose value lies past the end: tifffile logs it and reads on.
-    blob, offsets = _forged_tiff(
-        [{"width": 4, "height": 3, "data": bytes(12), "tags": {282: (_LONG, [1, 2, 3])}}]
-    )
+    blob, offsets = forged_tiff([Page(4, 3, bytes(12), tags={282: (LONG, [1, 2, 3])})])
     data = bytearray(blob)
     (n,) = struct.unpack_from("<H", data, offsets[0])
     for k in range(n):
