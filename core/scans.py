@@ -837,6 +837,8 @@ def _read_pillow(
             _check_png(fh, path, size)
         elif im.format == "JPEG":
             _check_jpeg_length(fh, path, im.height, im.width, size)
+        elif im.format == "BMP":
+            _check_bmp_palette(fh, path)
         out = []
         for index in pages:
             im.seek(index)
@@ -878,6 +880,42 @@ def _pillow_array(im: Image.Image, path: Path) -> np.ndarray:
                 "the palette is damaged or cut short",
             )
     return np.array(im.convert("RGB"))  # palette, RGBA, CMYK, YCbCr, ...
+
+
+def _check_bmp_palette(fh: BinaryIO, path: Path) -> None:
+    """Refuse a 4- or 8-bit BMP whose pixels use colours beyond its palette.
+
+    Pillow reads a palette that is a grey ramp as grey levels, so the index check on palette
+    images does not see such files; the indices are checked in the file instead.
+    """
+    fh.seek(0)
+    head = fh.read(50)
+    if len(head) < 50 or struct.unpack_from("<I", head, 14)[0] < 40:
+        return  # an OS/2 header: no colour count
+    (offset,) = struct.unpack_from("<I", head, 10)
+    width, height = struct.unpack_from("<ii", head, 18)
+    bits, compression = struct.unpack_from("<HI", head, 28)
+    colours = struct.unpack_from("<I", head, 46)[0] or 1 << bits
+    if bits not in (4, 8) or compression != 0 or colours >= 1 << bits or width <= 0:
+        return
+    stride = (width * bits + 31) // 32 * 4
+    fh.seek(offset)
+    data = np.frombuffer(fh.read(stride * abs(height)), np.uint8)
+    if data.size < stride * abs(height):
+        return  # truncated: Pillow says so
+    rows = data.reshape(abs(height), stride)[:, : (width * bits + 7) // 8]
+    if bits == 4:
+        high = int((rows >> 4).max(initial=0))
+        low = rows & 15 if width % 2 == 0 else rows[:, :-1] & 15
+        used = max(high, int(low.max(initial=0)))
+    else:
+        used = int(rows.max(initial=0))
+    if used >= colours:
+        raise ScanReadError(
+            path,
+            f"palette has {colours} colours but pixels use colour {used}; "
+            "the palette is damaged or cut short",
+        )
 
 
 def _check_png(fh: BinaryIO, path: Path, size: int) -> None:

@@ -228,6 +228,18 @@ def test_short_palettes_are_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("palette", [[0, 0, 0, 255, 255, 255], [0, 0, 0, 1, 1, 1, 2, 2, 2]])
+def test_bmp_pixels_beyond_a_short_palette_are_refused(tmp_path: Path, palette: list[int]) -> None:
+    # A grey-ramp palette makes Pillow read indices as grey levels, hiding the short palette.
+    im = Image.frombytes("P", (8, 6), bytes([0, 1, 5, 1] * 12))
+    im.putpalette(palette)
+    im.save(tmp_path / "p.bmp")
+    data = bytearray((tmp_path / "p.bmp").read_bytes())
+    struct.pack_into("<I", data, 46, len(palette) // 3)  # biClrUsed: the colours in the palette
+    path = _write(tmp_path / "p.bmp", bytes(data))
+    _refused(path, rf"palette has {len(palette) // 3} colours but pixels use colour 5")
+
+
 def test_truncated_files_are_refused_even_if_pillow_is_told_to_load_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
