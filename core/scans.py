@@ -745,10 +745,10 @@ class _Quiet:
         with contextlib.suppress(AttributeError, ValueError, OSError):
             sys.stderr.flush()
         try:
+            sink = stack.enter_context(tempfile.TemporaryFile())
             saved = os.dup(2)
-        except OSError:  # no file descriptor 2: nothing can reach the user anyway
+        except OSError:  # no descriptor 2 (nothing reaches the user) or no temporary folder
             return self
-        sink = stack.enter_context(tempfile.TemporaryFile())
         os.dup2(sink.fileno(), 2)
         stack.callback(self._restore, saved, sink)
         return self

@@ -255,7 +255,26 @@ def _specials(folder: Path) -> list[Case]:
         struct.pack_into("<I", buffer, 46, 2)  # biClrUsed: two colours
         p.write_bytes(bytes(buffer))
 
+    def big_jpeg(p: Path) -> None:
+        # A real 10000 x 10000 RGB JPEG: 300 MB decoded, within the default budget.
+        row = np.linspace(90, 250, 10_000, dtype=np.uint8)
+        arr = np.broadcast_to(row[None, :, None], (10_000, 10_000, 3))
+        Image.fromarray(np.ascontiguousarray(arr)).save(p, quality=80)
+
+    def big_tiff(p: Path) -> None:
+        # 16-bit RGB, 9000 x 9000: 486 MB decoded, just under the default budget of 512 MiB.
+        tifffile.imwrite(p, np.full((9000, 9000, 3), 40_000, np.uint16), photometric="rgb")
+
+    def many_pages(p: Path) -> None:
+        # 20 pages of 5000 x 5000: 500 MB decoded (30 such pages are refused up front).
+        with tifffile.TiffWriter(p) as tw:
+            for k in range(20):
+                tw.write(np.full((5000, 5000), k, np.uint8))
+
     made += [
+        ("big-jpeg-10000.jpg", "largest accepted", big_jpeg),
+        ("big-tiff-9000-rgb16.tif", "largest accepted", big_tiff),
+        ("big-tiff-20x5000.tif", "largest accepted", many_pages),
         ("png-bomb-10000.png", "deflate bomb", png_bomb),
         ("png-10-of-30-rows.png", "PNG rows missing", png_rows),
         ("png-short-palette.png", "short palette", png_short_palette),
