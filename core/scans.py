@@ -634,17 +634,18 @@ def _layout(height: int, width: int, samples: int, itemsize: int, pages: int = 1
 def _read_image(path: Path, budget: _Budget) -> list[np.ndarray]:
     """The pages of one image file as (H, W, C) arrays, C = 1 (grey) or 3 (RGB)."""
     with _open(path) as fh, _Quiet() as quiet:
-        failure: Exception | None = None
         try:
             return _decode(fh, path, budget, quiet)
         except ScanReadError:
             raise
         except MemoryError:
-            failure = MemoryError("not enough memory to decode it")
+            failure = None
         except Exception as exc:  # decoders fail on hostile data in ways no list foresees
             failure = exc
+    if failure is None:
+        raise ScanReadError(path, "not enough memory to decode it (lower max_bytes to refuse it)")
     # Outside the quiet block, so that what the C libraries printed is known.
-    detail = "; ".join([*quiet.log, *quiet.printed[:1], _why(failure)])
+    detail = "; ".join([*quiet.log[:1], *quiet.printed[:1], _why(failure)])
     kind = "TIFF" if quiet.tiff else "image"
     raise ScanReadError(path, f"damaged or truncated {kind} ({detail})")
 
@@ -1276,5 +1277,5 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _why(exc: BaseException | None) -> str:
-    return (_first_line(str(exc)) or type(exc).__name__) if exc is not None else "unknown"
+def _why(exc: BaseException) -> str:
+    return _first_line(str(exc)) or type(exc).__name__

@@ -69,6 +69,26 @@ def test_lzma_tiff_damage_is_a_clean_error(tmp_path: Path, damage: str) -> None:
     _refused(path, r"l\.tif: damaged or truncated TIFF \(.*(Corrupt|ended|LZMA|data)")
 
 
+@pytest.mark.parametrize(
+    ("error", "match"),
+    [
+        (MemoryError(), r"a\.tif: not enough memory to decode it \(lower max_bytes"),
+        (AttributeError("'int' object has no attribute 'name'"), r"a\.tif: damaged or .* TIFF \("),
+        (RecursionError("maximum recursion depth"), r"a\.tif: damaged or truncated TIFF \(max"),
+    ],
+)
+def test_any_decoder_failure_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, match: str
+) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((4, 5), np.uint8))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", fail)
+    _refused(tmp_path / "a.tif", match)
+
+
 def test_unknown_photometric_is_named(tmp_path: Path) -> None:
     blob, _ = forged_tiff([Page(4, 3, bytes(12), photometric=77)])
     _refused(_write(tmp_path / "p.tif", blob), r"unsupported TIFF colour space Photometric 77$")
