@@ -3,13 +3,15 @@
 Every file goes through ``xadt.scans.read_scan`` in a forked child with a timeout; the child's
 peak RSS, anything it printed, and the outcome are recorded, and a table is printed:
 
-    python tools/hostile_corpus.py --out /tmp/corpus [--seed 0] [--timeout 30]
+    python tools/hostile_corpus.py --out /tmp/corpus [--seed 0] [--timeout 30] [--batch 10000]
 
 Outcomes: *clean skip* (a one-line ``ScanReadError``), *read intact* (the pixels of the pristine
 file), *altered, format cannot tell* (pixels changed by damage that no checksum or length in the
 format covers, such as a bit flip in JPEG data), *silently wrong* (pixels changed where the
 format could tell), *traceback* (any other exception, or a multi-line message), *hang* (killed
-after the timeout), *crash* (the child died). Run it from the repository root.
+after the timeout), *crash* (the child died). ``--batch N`` also reads a folder of N scans, one in
+a hundred of them hostile, and reports the peak RSS after 2,000 and after N scans. Run it from the
+repository root.
 """
 
 from __future__ import annotations
@@ -445,6 +447,56 @@ def _folder_pass(folder: Path, timeout: float) -> str:
     )
 
 
+def _batch_child(folder: str, checkpoint: int, conn: mp.connection.Connection) -> None:
+    import warnings
+
+    from xadt.scans import ScanSkippedWarning, iter_scans
+
+    warnings.simplefilter("ignore", ScanSkippedWarning)
+    scans = iter_scans(folder)
+    rss_at = {}
+    for _ in scans:
+        done = scans.n_read + len(scans.skipped)
+        if done >= checkpoint and checkpoint not in rss_at:
+            rss_at[checkpoint] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_at[len(scans)] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    conn.send((scans.n_read, sorted(Path(p).name for p, _ in scans.skipped), rss_at))
+
+
+def _batch(out: Path, corpus: Path, results: list[Result], n: int, timeout: float) -> str:
+    """``n`` scans, 1% of them hostile files the corpus skips, read as one folder."""
+    folder = out / "batch"
+    folder.mkdir()
+    good = [r.file for r in results if r.category == "pristine"]
+    bad = [r.file for r in results if r.outcome == "skip" and r.category.startswith("trunc")]
+    expected = set()
+    for k in range(n):
+        source = bad[k // 100 % len(bad)] if k % 100 == 99 else good[k % len(good)]
+        name = f"scan{k:05d}.{source.rsplit('.', 1)[1]}"
+        (folder / name).write_bytes((corpus / source).read_bytes())
+        if k % 100 == 99:
+            expected.add(name)
+    ctx = mp.get_context("fork")
+    ours, theirs = ctx.Pipe(duplex=False)
+    checkpoint = min(2000, n)
+    child = ctx.Process(target=_batch_child, args=(str(folder), checkpoint, theirs))
+    start = time.perf_counter()
+    child.start()
+    theirs.close()
+    if not ours.poll(timeout):
+        child.kill()
+        child.join()
+        return f"batch of {n}: hang (> {timeout:g} s)"
+    n_read, skipped, rss_at = ours.recv()
+    child.join()
+    rss = ", ".join(f"{rss_at[k] / 2**20:.0f} MB after {k:,}" for k in sorted(rss_at))
+    return (
+        f"batch of {n:,} scans with {len(expected)} hostile: {n_read:,} read, {len(skipped)} "
+        f"skipped, every hostile one named: {set(skipped) == expected}; peak RSS {rss}; "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+
+
 def main() -> None:
     """Build the corpus under ``--out``, read every file, print the table, save the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -452,6 +504,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per file")
     parser.add_argument("--memory-limit-gb", type=float, default=8.0, help="RLIMIT_AS per child")
+    parser.add_argument("--batch", type=int, default=0, help="also read a folder of N scans")
     args = parser.parse_args()
     folder: Path = args.out / "files"
     folder.mkdir(parents=True)
@@ -475,6 +528,8 @@ def main() -> None:
     slowest = max(results, key=lambda r: r.seconds)
     print(f"slowest: {slowest.file} {slowest.seconds:.1f} s ({slowest.outcome})")
     print(_folder_pass(folder, 20 * args.timeout))
+    if args.batch:
+        print(_batch(args.out, folder, results, args.batch, 100 * args.timeout))
 
 
 if __name__ == "__main__":
