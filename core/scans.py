@@ -180,9 +180,11 @@ def read_scan(
         The scan, with ``sources`` the files read.
 
     Raises:
-        ScanReadError: (an ``XadtError``) a file is missing, unreadable, damaged, empty, too
-            large, in an unsupported layout, or does not fit the naming rules; or a mask does
-            not match its view. The message names the file.
+        ScanReadError: (an ``XadtError``) a file is missing, not a regular file (a FIFO, a
+            device, a link loop), badly named, unreadable, damaged, empty, too large for the
+            limits, in an unsupported layout, or does not fit the naming rules; or a mask does
+            not match its view. Whatever a decoder raises becomes this one-line error; the
+            message names the file (see ``docs/data.md``, "Bad input").
     """
     max_pixels = _check_limit("max_pixels", max_pixels)
     max_bytes = _check_limit("max_bytes", max_bytes)
@@ -248,7 +250,8 @@ class ScanFolder:
         n_read: scans yielded during the latest iteration.
 
     Raises:
-        XadtError: the folder (or mask folder) is missing or not a folder, or holds no images.
+        XadtError: the folder (or mask folder) is missing, not a folder or cannot be listed,
+            or holds no images.
     """
 
     def __init__(
