@@ -127,9 +127,11 @@ class FeatureExtractor:
     """Turns scans into :class:`ScanFeatures`, batch by batch, optionally through a disk cache.
 
     Backbone batches are filled across scans (several small scans share one call), and scans come
-    out in the order they went in. Each view is cropped (grey, or the high-energy channel of a
-    dual-energy view), converted to RGB (``xadt.scans.to_rgb``), tiled, normalised for the
-    backbone and, when the window differs from the backbone's input size, resized to it.
+    out in the order they went in. A scan's windows are cut into patches one batch at a time, so
+    memory grows with ``batch_size``, not with the number of windows of a large scan. Each view
+    is cropped (grey, or the high-energy channel of a dual-energy view), converted to RGB
+    (``xadt.scans.to_rgb``), tiled, normalised for the backbone and, when the window differs
+    from the backbone's input size, resized to it.
 
     Attributes:
         backbone: a frozen backbone (``xadt.backbones.create_backbone``); batches go to the device
@@ -251,14 +253,14 @@ class FeatureExtractor:
             cached = self.load(cache_file)
             if cached is not None and cached.scan_id == scan.id:
                 self.cache_hits += 1
-                return _Job(scan.id, [], np.zeros(0), None, features=cached)
+                return _Job(scan.id, [], [], None, features=cached)
         t = self.tiling
         start = time.perf_counter()
         crops = [self._crop(scan, k) for k in range(len(scan.views))]
         rgb = to_rgb(scan)
         self.timings["crop"] += time.perf_counter() - start
         start = time.perf_counter()
-        plans, patches = [], []
+        plans, tiles = [], []
         for view, crop in zip(rgb.views, crops, strict=True):
             shape = (int(view.shape[0]), int(view.shape[1]))
             if crop is None:
@@ -266,20 +268,10 @@ class FeatureExtractor:
                 continue
             cropped = crop.apply(view)
             boxes = tile_view(cropped, size=t.window, max_stride=t.max_stride)
-            patches.append(
-                patches_of(
-                    cropped, boxes, size=t.window, mean=self.backbone.mean, std=self.backbone.std
-                )
-            )
+            tiles.append((cropped, boxes))
             plans.append((shape, crop, crop.shift(boxes)))
         self.timings["extract"] += time.perf_counter() - start
-        if len(patches) == 1:
-            stacked = patches[0]
-        elif patches:
-            stacked = np.concatenate(patches)
-        else:
-            stacked = np.zeros((0, 3, t.window, t.window), dtype=np.float32)
-        job = _Job(scan.id, plans, stacked, cache_file)
+        job = _Job(scan.id, plans, tiles, cache_file)
         if job.n == 0:
             self._finish(job)
         return job
@@ -310,18 +302,20 @@ class FeatureExtractor:
         parts: list[np.ndarray] = []
         owners: list[tuple[_Job, int]] = []
         room = self.batch_size
+        start = time.perf_counter()
         while pending and room:
             job = pending[0]
             take = min(room, job.n - job.sent)
-            parts.append(job.patches[job.sent : job.sent + take])
+            parts.extend(self._patches(job, job.sent, take))
             owners.append((job, take))
             job.sent += take
             room -= take
             if job.sent == job.n:
                 pending.popleft()
-                job.patches = np.zeros(0)  # the slice above keeps what the batch still needs
+                job.tiles = []  # every patch is cut: the views can go
         batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
         del parts
+        self.timings["extract"] += time.perf_counter() - start
         start = time.perf_counter()
         pooled, logits = self._forward(batch)
         self.timings["backbone"] += time.perf_counter() - start
@@ -333,6 +327,25 @@ class FeatureExtractor:
             if job.received == job.n:
                 self._finish(job)
         return offset
+
+    def _patches(self, job: _Job, first: int, count: int) -> list[np.ndarray]:
+        """Patches ``first .. first + count - 1`` of a job, cut from its views now."""
+        t = self.tiling
+        parts, offset = [], 0
+        for view, boxes in job.tiles:
+            lo, hi = max(first - offset, 0), min(first + count - offset, len(boxes))
+            if lo < hi:
+                parts.append(
+                    patches_of(
+                        view,
+                        boxes[lo:hi],
+                        size=t.window,
+                        mean=self.backbone.mean,
+                        std=self.backbone.std,
+                    )
+                )
+            offset += len(boxes)
+        return parts
 
     def _forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         size = self.backbone.input_size
@@ -377,11 +390,12 @@ class FeatureExtractor:
 
 @dataclass(eq=False)
 class _Job:
-    """One scan on its way through the backbone."""
+    """One scan on its way through the backbone: its cropped views and their windows (in view
+    coordinates) until every patch is cut, then the backbone's outputs."""
 
     scan_id: str
     plans: list[tuple[tuple[int, int], CropBox | None, np.ndarray]]
-    patches: np.ndarray
+    tiles: list[tuple[np.ndarray, np.ndarray]]
     cache_file: Path | None
     sent: int = 0
     received: int = 0

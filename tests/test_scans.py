@@ -390,7 +390,7 @@ def _bad_file(kind: str, folder: Path) -> Path:
     ("kind", "match"),
     [
         ("empty", r"e\.png: file is empty \(0 bytes\)"),
-        ("truncated png", r"t\.png: damaged or truncated image \(image file is truncated\)"),
+        ("truncated png", r"t\.png: damaged or truncated image \(PNG 'IDAT' chunk runs past"),
         ("truncated jpg", r"t\.jpg: damaged or truncated image"),
         ("truncated bmp", r"t\.bmp: damaged or truncated image"),
         ("truncated tif", r"t\.tif: damaged or truncated TIFF"),
