@@ -71,7 +71,7 @@ def score_command(
     console = Console()
     console.print(_table(run, loaded))
     if output is not None:
-        write_results(run.rows, output, overwrite=overwrite, model=loaded)
+        write_results(run.rows, output, overwrite=overwrite, model=loaded, skipped=run.skipped)
         console.print(f"wrote {output}", highlight=False)
     if run.skipped:
         skipped_exit(run.summary, f"the other {len(run.rows)} were scored")

@@ -231,7 +231,10 @@ def test_score_with_unreadable_scans_scores_the_rest_and_exits_1(
     assert result.exit_code == 1
     assert "s01" in result.stdout
     assert "error: 1 of 3 scans skipped: bad.png: file is empty" in result.stderr
-    assert len((tmp_path / "r.csv").read_text().splitlines()) == 3
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(lines) == 4  # two scans, then the skipped file with its reason
+    assert lines[-1].startswith("bad.png,")
+    assert lines[-1].endswith("skipped: file is empty (0 bytes)")
 
 
 def test_train_backbone_and_weights_shorthands(store: Path, tmp_path: Path) -> None:

@@ -427,3 +427,23 @@ def test_results_files_are_never_overwritten_silently(tmp_path: Path) -> None:
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(XadtError, match="is a folder"):
         check_results_path(tmp_path / "dir.csv", overwrite=True)
+
+
+def test_results_name_every_skipped_file_and_never_run_as_formulas(tmp_path: Path) -> None:
+    rows = [ScoreRow("=HYPERLINK(1)", 1.0), ScoreRow("-3", 2.0), ScoreRow("plain", 3.0)]
+    skipped = [(Path(f"bad{i}.png"), "damaged") for i in range(5)]
+    skipped.append((Path(b"odd\xffname\n.png".decode("utf-8", "surrogateescape")), "empty"))
+    lines = list(
+        csv.reader(
+            write_results(rows, tmp_path / "r.csv", skipped=skipped).read_text().splitlines()
+        )
+    )
+    assert [line[0] for line in lines[1:4]] == ["'=HYPERLINK(1)", "'-3", "plain"]
+    assert len(lines) == 1 + 3 + 6
+    assert lines[4][0] == "bad0.png"
+    assert lines[4][-1] == "skipped: damaged"
+    assert lines[-1][0] == "odd\\xffname\\n.png"
+    doc = json.loads(write_results(rows, tmp_path / "r.json", skipped=skipped).read_text())
+    assert doc["summary"] == "3 scans scored, 6 files skipped"
+    assert len(doc["skipped"]) == 6
+    assert doc["skipped"][0] == {"file": "bad0.png", "reason": "damaged"}

@@ -25,7 +25,7 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
-from xadt.scans import Scan, iter_scans
+from xadt.scans import Scan, iter_scans, printable
 from xadt.version import __version__
 
 __all__ = [
@@ -301,26 +301,32 @@ def write_results(
     *,
     overwrite: bool = False,
     model: Model | None = None,
+    skipped: Sequence[tuple[Path, str]] = (),
 ) -> Path:
-    """Write scored rows to a ``.csv`` or ``.json`` file (by suffix), atomically.
+    """Write scored rows and every skipped file to a ``.csv`` or ``.json`` file, atomically.
 
     CSV has one line per scan: ``id, score, normal_quantile, <each partial score>, flag,
     patches, note`` (flag is ``true``, ``false`` or empty when the model has no threshold; the
-    note says when a score means "all air, nothing judged"). JSON holds the same rows
-    under ``scans`` with the plugin, model and threshold beside them.
+    note says when a score means "all air, nothing judged"), then one line per skipped file with
+    its name as the id, no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
+    would run as a formula (starting ``=``, ``+``, ``-`` or ``@``) are prefixed with ``'``. JSON
+    holds the rows under ``scans`` and the skipped files under ``skipped`` with the plugin,
+    model, threshold and a one-line ``summary`` beside them. File names are written on one line
+    (:func:`xadt.scans.printable`).
 
     Raises:
         XadtError: an unknown suffix, an existing file without ``overwrite``, or a write error.
     """
     kind = results_format(path)
     if kind == "csv":
-        data = _csv(rows).encode()
+        data = _csv(rows, skipped).encode()
     else:
-        data = (json.dumps(_json(rows, model), indent=2, allow_nan=False) + "\n").encode()
+        document = _json(rows, model, skipped)
+        data = (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
     return write_bytes_atomic(path, data, overwrite=overwrite, what="results file")
 
 
-def _csv(rows: Sequence[ScoreRow]) -> str:
+def _csv(rows: Sequence[ScoreRow], skipped: Sequence[tuple[Path, str]]) -> str:
     names = _partial_names(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -329,13 +335,24 @@ def _csv(rows: Sequence[ScoreRow]) -> str:
         partial = [row.partial.get(name, "") for name in names]
         flag = "" if row.flag is None else str(row.flag).lower()
         quantile = "" if row.normal_quantile is None else row.normal_quantile
-        writer.writerow([row.id, row.score, quantile, *partial, flag, row.patches, row.note])
+        writer.writerow([_cell(row.id), row.score, quantile, *partial, flag, row.patches, row.note])
+    blanks = [""] * (len(names) + 4)
+    for file, reason in skipped:
+        writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}"])
     return buffer.getvalue()
 
 
-def _json(rows: Sequence[ScoreRow], model: Model | None) -> dict[str, Any]:
+def _cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    return f"'{text}" if text[:1] in {"=", "+", "-", "@"} else text
+
+
+def _json(
+    rows: Sequence[ScoreRow], model: Model | None, skipped: Sequence[tuple[Path, str]]
+) -> dict[str, Any]:
     calibration = model.calibration if model is not None else None
     return {
+        "summary": f"{len(rows)} scans scored, {len(skipped)} files skipped",
         "xadt_version": __version__,
         "plugin": model.name if model is not None else None,
         "model": None if model is None or model.path is None else str(model.path),
@@ -353,6 +370,7 @@ def _json(rows: Sequence[ScoreRow], model: Model | None) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "skipped": [{"file": printable(file), "reason": reason} for file, reason in skipped],
     }
 
 
