@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ from xadt.model import Model, Provenance
 from xadt.outputs import fsync_dir, write_synced
 from xadt.version import __version__
 
-FORMAT_VERSION = 1
-"""Version of the model directory layout; a loader refuses files with a newer one."""
+FORMAT_VERSION = 2
+"""Version of the model directory layout; a loader refuses files with a newer one. Version 2
+adds ``content_sha256`` (required from 2 on); version 1 files still load."""
 
 MODEL_JSON = "model.json"
 TENSORS = "tensors.safetensors"
@@ -95,7 +97,7 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
     provenance = model.provenance or Provenance(plugin=detector.name)
     state = detector.state()
     blob = safetensors.numpy.save(_contiguous(detector.name, state))
-    document = {
+    document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "xadt_version": provenance.xadt_version,
         "plugin": {
@@ -114,6 +116,7 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
             "shapes": {k: [str(v.dtype), list(v.shape)] for k, v in state.tensors.items()},
         },
     }
+    document["content_sha256"] = _content_digest(document)
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _staging_dir(target) as staging:
@@ -191,14 +194,15 @@ def _read_document(root: Path) -> dict[str, Any]:
         msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
         raise XadtError(msg)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{file}: corrupt model file ({exc})"
+        document = json.loads(_read_regular(file).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        msg = f"{file}: corrupt model file ({reason})"
         raise XadtError(msg) from None
-    if not isinstance(document, dict) or not isinstance(document.get("format_version"), int):
-        msg = f"{file}: corrupt model file (no format_version)"
+    version = document.get("format_version") if isinstance(document, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        msg = f"{file}: corrupt model file (format_version {version!r} is not a version >= 1)"
         raise XadtError(msg)
-    version = document["format_version"]
     if version > FORMAT_VERSION:
         msg = (
             f"{file}: model format {version} is newer than this xadt ({__version__}) reads "
@@ -212,13 +216,23 @@ def _read_document(root: Path) -> dict[str, Any]:
     if not isinstance(document["plugin"].get("name"), str):
         msg = f"{file}: corrupt model file (no plugin name)"
         raise XadtError(msg)
+    stored = document.get("content_sha256")
+    if stored is None and version >= 2:
+        msg = f"{file}: corrupt model file (no content checksum)"
+        raise XadtError(msg)
+    if stored is not None and stored != _content_digest(document):
+        msg = (
+            f"{file}: was changed after the model was written (its content checksum does not "
+            "match); retrain, or restore the file"
+        )
+        raise XadtError(msg)
     return document
 
 
 def _read_tensors(root: Path, document: dict[str, Any]) -> dict[str, np.ndarray]:
     file = root / TENSORS
     try:
-        blob = file.read_bytes()
+        blob = _read_regular(file)
     except OSError as exc:
         msg = f"{file}: cannot read the model's tensors ({exc.strerror})"
         raise XadtError(msg) from None
@@ -230,6 +244,30 @@ def _read_tensors(root: Path, document: dict[str, Any]) -> dict[str, np.ndarray]
     except SafetensorError as exc:
         msg = f"{file}: corrupt tensor file ({exc})"
         raise XadtError(msg) from None
+
+
+def _content_digest(document: dict[str, Any]) -> str:
+    """sha256 of everything in ``model.json`` that decides what the model computes.
+
+    Covers the plugin, config, fitted metadata, calibration and the tensor file's own checksum,
+    so an edit to any of them (a threshold, a weight, a cache path) is refused on load.
+    """
+    content = {k: document.get(k) for k in ("plugin", "config", "meta", "calibration", "tensors")}
+    text = json.dumps(content, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_regular(file: Path) -> bytes:
+    """The bytes of ``file``, refusing anything but a regular file (a FIFO would block)."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            msg = f"{file}: not a regular file; a model file must be one"
+            raise XadtError(msg)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def _contiguous(detector: str, state: DetectorState) -> dict[str, np.ndarray]:

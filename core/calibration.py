@@ -9,6 +9,7 @@ used. The same statistics give localisation maps a fixed per-model colour scale.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -80,16 +81,48 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
-        """Rebuild from :meth:`to_json` output; raises ``XadtError`` on a malformed section."""
+        """Rebuild from :meth:`to_json` output, checking every value; raises ``XadtError`` on a
+        malformed section (a missing key, a string threshold, NaN, a rate outside (0, 1))."""
         try:
-            quantiles = tuple(float(q) for q in data["normal_quantiles"])
-            scores = tuple(sorted(float(s) for s in data.get("normal_scores", ())))
-            arrays = {"normal_quantiles", "normal_scores"}
-            values = {k: data[k] for k in cls.__dataclass_fields__ if k not in arrays}
-            return cls(normal_quantiles=quantiles, normal_scores=scores, **values)  # type: ignore[arg-type]
+            calibration = cls(
+                threshold=_finite(data["threshold"]),
+                target_fpr=_finite(data["target_fpr"]),
+                n_holdout=_count(data["n_holdout"]),
+                normal_mean=_finite(data["normal_mean"]),
+                normal_std=_finite(data["normal_std"]),
+                normal_quantiles=tuple(_finite(q) for q in data["normal_quantiles"]),  # type: ignore[arg-type]
+                map_low=_finite(data["map_low"]),
+                map_high=_finite(data["map_high"]),
+                normal_scores=tuple(sorted(_finite(s) for s in data.get("normal_scores", ()))),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"malformed calibration section in model.json ({exc})"
             raise XadtError(msg) from None
+        problems = []
+        if not 0 < calibration.target_fpr < 1:
+            problems.append(f"target_fpr {calibration.target_fpr} is not in (0, 1)")
+        if len(calibration.normal_quantiles) != 4:
+            problems.append("normal_quantiles must hold 4 values")
+        if not calibration.map_low < calibration.map_high:
+            problems.append("map_low is not below map_high")
+        if problems:
+            msg = f"malformed calibration section in model.json ({'; '.join(problems)})"
+            raise XadtError(msg)
+        return calibration
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"{value!r} is not a finite number"
+        raise ValueError(msg)
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{value!r} is not a count >= 1"
+        raise ValueError(msg)
+    return value
 
 
 def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:

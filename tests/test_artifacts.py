@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from xadt import artifacts
 from xadt.artifacts import load_model, read_model_info, save_model
+from xadt.calibration import Calibration, calibrate
 from xadt.errors import NotFittedError, XadtError
 from xadt.host import load_registry
 from xadt.model import Model, Provenance
@@ -62,7 +66,7 @@ def test_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     assert info.provenance.distribution == "xadt"
     assert info.provenance == loaded.provenance
     document = json.loads((path / "model.json").read_text())
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2
     assert set(document["tensors"]["shapes"]) == set(model.detector.state().tensors)
 
 
@@ -154,7 +158,7 @@ def test_tampered_tensors_are_reported(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("{not json", "corrupt model file"),
-        ("[]", "no format_version"),
+        ("[]", "format_version None is not a version"),
         ('{"format_version": 1}', "no 'plugin' section"),
         ("", "corrupt model file"),
     ],
@@ -179,6 +183,7 @@ def test_missing_plugin_is_reported(tmp_path: Path) -> None:
     path = save_model(tmp_path / "model", _fitted())
     document = json.loads((path / "model.json").read_text())
     document["plugin"]["name"] = "nosuchdetector"
+    document["content_sha256"] = artifacts._content_digest(document)  # a consistent file
     (path / "model.json").write_text(json.dumps(document))
     with pytest.raises(XadtError, match="nosuchdetector"):
         _load(path)
@@ -215,3 +220,56 @@ def test_calibration_round_trips(tmp_path: Path) -> None:
     assert [r.flag for r in loaded.score(_scans(3, 99))] == [
         r.score > model.calibration.threshold for r in loaded.score(_scans(3, 99))
     ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d["calibration"].update(threshold=1e308), "was changed after"),
+        (lambda d: d["config"].update(ridge=0.5), "was changed after"),
+        (lambda d: d.update(format_version=0), "format_version 0 is not a version"),
+        (lambda d: d.update(format_version=True), "format_version True is not a version"),
+        (lambda d: d.pop("content_sha256"), "no content checksum"),
+    ],
+)
+def test_an_edited_model_json_is_refused_naming_the_file(
+    tmp_path: Path, edit: Any, match: str
+) -> None:
+    model = _fitted()
+    model.calibration = calibrate(model.score(_scans(6, 7)), target_fpr=0.2)
+    path = save_model(tmp_path / "model", model)
+    document = json.loads((path / "model.json").read_text())
+    edit(document)
+    (path / "model.json").write_text(json.dumps(document))
+    with pytest.raises(XadtError, match=match):
+        _load(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "match"),
+    [
+        ({"threshold": "high"}, "'high' is not a finite number"),
+        ({"threshold": float("nan")}, "nan is not a finite number"),
+        ({"target_fpr": 1.5}, r"target_fpr 1.5 is not in \(0, 1\)"),
+        ({"n_holdout": 0}, "0 is not a count"),
+    ],
+)
+def test_a_calibration_that_means_nothing_is_refused(section: dict, match: str) -> None:
+    good = calibrate(_fitted().score(_scans(6, 7)), target_fpr=0.2).to_json()
+    with pytest.raises(XadtError, match=match):
+        Calibration.from_json({**good, **section})
+
+
+def test_a_fifo_in_place_of_the_tensors_is_refused_not_waited_on(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    (path / "tensors.safetensors").unlink()
+    os.mkfifo(path / "tensors.safetensors")
+    with pytest.raises(XadtError, match="not a regular file"):
+        _load(path)
+
+
+def test_deeply_nested_json_is_a_corrupt_file_not_a_recursion_error(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    (path / "model.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(XadtError, match="nested too deeply"):
+        _load(path)
