@@ -8,7 +8,9 @@ leaves the previous model or nothing at the path, never a mix of the two.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -17,6 +19,7 @@ import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +286,9 @@ def _contiguous(detector: str, state: DetectorState) -> dict[str, np.ndarray]:
 
 @contextlib.contextmanager
 def _staging_dir(target: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    _remove_leftovers(target)
+    prefix = f".{target.name}.tmp-{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
         yield staging
     finally:
@@ -291,13 +296,67 @@ def _staging_dir(target: Path) -> Iterator[Path]:
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
-    # A directory cannot be swapped for another in one rename, so the old model is moved aside
-    # first: a crash in between leaves no model at `target`, never a mix of old and new files.
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    """Put ``staging`` at ``target``; an existing model there is swapped out in one step.
+
+    Where the kernel can exchange two paths atomically (Linux ``renameat2``), ``target`` holds
+    the old model or the new one at every instant, so a ``kill -9`` never leaves it without a
+    model; the old one then sits at ``staging`` and is removed. Elsewhere the old model is moved
+    aside first, and a crash in between leaves the new one in a ``.NAME.tmp-PID-*`` sibling.
+    """
+    if not target.exists():
+        staging.rename(target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
         target.rename(old / target.name)
-    staging.rename(target)
-    fsync_dir(target.parent)
-    if old is not None:
+        staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(target.parent)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # no such call or not on this fs
+        return False
+    raise OSError(error, os.strerror(error), str(b))
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove staging and moved-aside folders of earlier saves whose process is gone."""
+    if not target.parent.is_dir():
+        return
+    for leftover in target.parent.glob(f".{glob_escape(target.name)}.[to][ml][pd]-*"):
+        pid = leftover.name.removeprefix(f".{target.name}.").split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

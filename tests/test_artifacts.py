@@ -273,3 +273,42 @@ def test_deeply_nested_json_is_a_corrupt_file_not_a_recursion_error(tmp_path: Pa
     (path / "model.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(XadtError, match="nested too deeply"):
         _load(path)
+
+
+def test_replacing_a_model_swaps_it_in_one_step(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    (b / "x").write_text("b")
+    if not artifacts._exchange(a, b):
+        pytest.skip("this kernel or file system cannot exchange two paths atomically")
+    assert (a / "x").read_text() == "b"
+    assert (b / "x").read_text() == "a"
+    path = save_model(tmp_path / "model", _fitted(0))
+    calls: list[tuple[Path, Path]] = []
+    real = artifacts._exchange
+
+    def spy(x: Path, y: Path) -> bool:
+        calls.append((x, y))
+        assert (y / "model.json").is_file()  # the old model is in place until the swap
+        return real(x, y)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(artifacts, "_exchange", spy)
+        save_model(path, _fitted(1), overwrite=True)
+    assert [y for _, y in calls] == [path]
+    assert _scores(_load(path)) == _scores(_fitted(1))
+    assert _leftovers(tmp_path) == []
+
+
+def test_leftovers_of_dead_saves_are_removed_by_the_next(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted(0))
+    dead = tmp_path / ".model.tmp-999999999-abc"
+    alive = tmp_path / f".model.old-{os.getpid()}-def"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "model.json").write_text("{}")
+    save_model(path, _fitted(1), overwrite=True)
+    assert not dead.exists()
+    assert alive.exists()  # another save of this process may still be using it
