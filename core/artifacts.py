@@ -19,7 +19,6 @@ import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from xadt.detector import DetectorState
 from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model, Provenance
-from xadt.outputs import fsync_dir, write_synced
+from xadt.outputs import fsync_dir, remove_dead_leftovers, write_synced
 from xadt.version import __version__
 
 FORMAT_VERSION = 2
@@ -344,19 +343,6 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def _remove_leftovers(target: Path) -> None:
     """Remove staging and moved-aside folders of earlier saves whose process is gone."""
-    if not target.parent.is_dir():
-        return
-    for leftover in target.parent.glob(f".{glob_escape(target.name)}.[to][ml][pd]-*"):
-        pid = leftover.name.removeprefix(f".{target.name}.").split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    for kind in ("tmp", "old"):
+        remove_dead_leftovers(target.parent, f".{target.name}.{kind}-")
     return True

@@ -6,8 +6,10 @@ with ``os.replace``, so a crash leaves the previous file or none, never half a f
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -85,3 +87,27 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_dead_leftovers(parent: Path, prefix: str) -> None:
+    """Remove the folders ``parent/<prefix><pid>-*`` whose process ``pid`` is no longer alive.
+
+    Temporary folders that a killed process could not clean (a model's staging folder, a fit's
+    feature cache) carry their owner's pid after ``prefix``; the next run removes them.
+    """
+    if not parent.is_dir():
+        return
+    for leftover in parent.glob(f"{glob.escape(prefix)}*-*"):
+        pid = leftover.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True

@@ -12,6 +12,7 @@ A subclass supplies its networks, its training step and :meth:`PatchDetector.sco
 from __future__ import annotations
 
 import abc
+import os
 import shutil
 import tempfile
 import weakref
@@ -29,6 +30,7 @@ from xadt.context import RunContext
 from xadt.detector import PatchScores, ScanResult
 from xadt.engine import TrainableDetector, TrainingOptions
 from xadt.errors import XadtError
+from xadt.outputs import remove_dead_leftovers
 from xadt.patchstore import PatchSettings, PatchStore, scan_patches, unit_patches
 from xadt.scans import Scan
 from xadt.training_data import TrainingData
@@ -220,7 +222,9 @@ class PatchDetector(TrainableDetector):
     def _store_folder(self, context: RunContext) -> Path:
         if context.cache_dir is not None:
             return context.cache_dir / "patches"
-        folder = Path(tempfile.mkdtemp(prefix=f"xadt-{self.name}-patches-"))
+        parent, prefix = Path(tempfile.gettempdir()), f"xadt-{self.name}-patches-"
+        remove_dead_leftovers(parent, prefix)  # stores of killed runs
+        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
         weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
         return folder
 

@@ -585,3 +585,14 @@ def test_a_model_directory_round_trips_and_names_its_backbone_weights(
         XadtError, match="fitted with tiny weights tiny-seed0 but backbone 'efficientnet_lite0'"
     ):
         loaded.score(probe)
+
+
+def test_a_fit_removes_the_feature_cache_a_killed_fit_left_behind(
+    train: list[Scan], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "xadt-gaussian-999999999-abc"
+    (dead / "features").mkdir(parents=True)
+    TinyGaussian(_config()).fit(TrainingData.from_scans(train[:4]))
+    assert not dead.exists()
+    assert list(tmp_path.iterdir()) == []  # and its own temporary cache is gone too

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ from xadt.context import RunContext
 from xadt.detector import Detector, DetectorState, PatchScores, ScanResult, meta_value
 from xadt.errors import NotFittedError, XadtError
 from xadt.moments import Moments
+from xadt.outputs import remove_dead_leftovers
 from xadt.plugins.gaussian.appearance import RIDGE_CANDIDATES, AppearanceModel, select_ridge
 from xadt.plugins.gaussian.binarize import ThresholdChooser, binarize
 from xadt.plugins.gaussian.combine import Combination
@@ -160,7 +162,9 @@ class GaussianDetector(Detector):
         c = self.config
         backbone = self.build_backbone(c, context.plugins()).to(context.torch_device())
         dims = self._semantic_dims(backbone)
-        with tempfile.TemporaryDirectory(prefix="xadt-gaussian-") as tmp:
+        # The pid in the name lets the next fit remove a cache a killed one left behind.
+        remove_dead_leftovers(Path(tempfile.gettempdir()), "xadt-gaussian-")
+        with tempfile.TemporaryDirectory(prefix=f"xadt-gaussian-{os.getpid()}-") as tmp:
             cache = self._cache_dir(context) or Path(tmp) / "features"
             extractor = self._extractor(backbone, cache)
             manifest = Path(tmp) / "manifest.jsonl"
