@@ -134,15 +134,12 @@ def _show_options(entry: RegistryEntry, *, as_json: bool) -> None:
         typer.echo(json.dumps(document, indent=2, default=str))
         return
     console = Console(highlight=False)
-    table = Table(
-        "option",
-        "type",
-        "default",
-        "runtime",
-        "help",
-        title=f"{entry.name}: {entry.description}",
-        title_justify="left",
-    )
+    table = Table(title=f"{entry.name}: {entry.description}", title_justify="left", expand=True)
+    table.add_column("option", no_wrap=True)
+    table.add_column("type", max_width=22)
+    table.add_column("default", max_width=20, overflow="fold")
+    table.add_column("runtime")
+    table.add_column("help", ratio=1)
     for o in found:
         table.add_row(o.name, o.type, repr(o.default), "yes" if o.runtime else "", o.help)
     console.print(table)

@@ -112,3 +112,19 @@ def test_blocked_plugins_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0
     assert "no detectors or backbones installed" in result.stdout
     assert f"blocked by XADT_BLOCK_PLUGINS: {', '.join(builtins)}" in result.stdout
+
+
+def test_a_detector_name_lists_its_options_help_and_presets() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["plugins", "gaussian"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for phrase in ("max_stride", "largest step between", "ridge"):
+        assert phrase in result.stdout
+    assert "preset griffin2019_resnet152: backbone='resnet152'" in result.stdout
+    assert "batch_size" in result.stdout
+    document = json.loads(runner.invoke(app, ["plugins", "gaussian", "--json"]).stdout)
+    options = {o["name"]: o for o in document["options"]}
+    assert options["batch_size"]["runtime"] is True
+    assert options["ridge"]["runtime"] is False
+    assert options["mode"]["type"] == "one of 'appearance', 'semantic', 'combined'"
+    assert "griffin2019" in document["presets"]
