@@ -14,6 +14,8 @@ from rich.table import Table
 from xadt.cli.common import (
     CacheOption,
     DeviceOption,
+    ModelOption,
+    PluginOption,
     SetOption,
     progress_bar,
     registry,
@@ -26,17 +28,35 @@ if TYPE_CHECKING:
 
 def eval_command(
     data: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            help="Labelled folder with normal/ and anomalous/ scans and optional masks/.",
-            metavar="DATA",
+            help="Labelled folder with normal/ and anomalous/ scans and optional masks/ "
+            "(or use --normal and --anomalous).",
+            metavar="[DATA]",
             show_default=False,
         ),
-    ],
-    model: Annotated[
-        Path,
-        typer.Option("--model", "-m", help="Model directory to evaluate.", show_default=False),
-    ],
+    ] = None,
+    model: ModelOption = None,
+    plugin: PluginOption = None,
+    normal: Annotated[
+        Path | None,
+        typer.Option("--normal", metavar="DIR", help="Folder of normal scans.", show_default=False),
+    ] = None,
+    anomalous: Annotated[
+        Path | None,
+        typer.Option(
+            "--anomalous", metavar="DIR", help="Folder of anomalous scans.", show_default=False
+        ),
+    ] = None,
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks",
+            metavar="DIR",
+            help="Ground-truth masks of the anomalous scans, named like them.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write the report, with every score, as JSON."),
@@ -52,23 +72,23 @@ def eval_command(
 
     Scores are anomaly scores, higher = more anomalous. Flag rates use the model's own threshold.
     """
-    from xadt import artifacts
     from xadt.workflows.evaluate import check_report_path, evaluate, open_eval_data, write_report
+    from xadt.workflows.score import load_scoring_model
 
     if output is not None:
         check_report_path(output, overwrite=overwrite)
-    open_eval_data(data)  # fail on a bad folder before a model is loaded
+    labelled = open_eval_data(data, normal=normal, anomalous=anomalous, masks=masks)
     plugins = registry()
-    loaded = artifacts.load_model(model, registry=plugins, overrides=sets or [])
+    loaded = load_scoring_model(plugin, model, registry=plugins, overrides=sets or [])
     with progress_bar() as progress:
         context = run_context(progress, plugins, device=device, cache_dir=cache)
         progress.stage("scoring")
         report = evaluate(
-            loaded, data, context=context, progress=lambda done, _total: progress.update(done)
+            loaded, labelled, context=context, progress=lambda done, _total: progress.update(done)
         )
-    report = dataclasses.replace(report, model=str(model))
+    report = dataclasses.replace(report, model=str(loaded.path))
     console = Console()
-    console.print(_table(report, data))
+    console.print(_table(report, labelled.root))
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     if output is not None:

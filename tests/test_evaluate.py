@@ -447,7 +447,7 @@ def test_write_report_is_json_and_refuses_to_overwrite(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The app with ``load_model`` giving a darkness detector for the model path 'darkness-model'.
+    """The app with the model loader giving a darkness detector for the path 'darkness-model'.
 
     Saving a real model file needs the detector registered through entry points, so the test
     replaces only the loading step; everything after it is the real command.
@@ -455,16 +455,18 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
     app_module = pytest.importorskip("xadt.cli.app")
     from typer.testing import CliRunner
 
-    from xadt import artifacts
+    from xadt.workflows import score
 
-    real = artifacts.load_model
+    real = score.load_scoring_model
 
-    def load_model(path: Any, **options: Any) -> Model:
-        if Path(path).name == "darkness-model":
-            return fitted()
-        return real(path, **options)
+    def load_model(plugin: Any, path: Any, **options: Any) -> Model:
+        if path is not None and Path(path).name == "darkness-model":
+            model = fitted()
+            model.path = Path(path)
+            return model
+        return real(plugin, path, **options)
 
-    monkeypatch.setattr(artifacts, "load_model", load_model)
+    monkeypatch.setattr(score, "load_scoring_model", load_model)
     runner = CliRunner()
     return lambda *args: runner.invoke(app_module.app, ["eval", *map(str, args)])
 
@@ -535,3 +537,17 @@ def test_flags_come_from_the_models_calibration() -> None:
     assert report.flag_rate_normal <= 0.2
     assert report.flag_rate_anomalous is not None
     assert not any("no threshold" in n for n in report.notes)
+
+
+def test_cli_takes_the_folders_one_by_one(cli: Any, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "data")
+    args = ["--normal", root / "normal", "--anomalous", root / "anomalous", "--masks"]
+    result = cli(*args, root / "masks", "--model", "darkness-model")
+    assert result.exit_code == 0, result.output
+    assert "pixel AUROC" in result.stdout
+    both = cli(root, "--normal", root / "normal", "--model", "darkness-model")
+    assert both.exit_code == 1
+    assert "pass either DATA or --normal/--anomalous/--masks, not both" in both.stderr
+    half = cli("--normal", root / "normal", "--model", "darkness-model")
+    assert half.exit_code == 1
+    assert "or --normal and --anomalous" in half.stderr

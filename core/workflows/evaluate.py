@@ -242,14 +242,33 @@ class EvalData:
     anomalous: ScanFolder
 
 
-def open_eval_data(data_dir: str | os.PathLike[str]) -> EvalData:
-    """Open a labelled folder laid out as ``normal/``, ``anomalous/`` and optionally ``masks/``.
+def open_eval_data(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    normal: str | os.PathLike[str] | None = None,
+    anomalous: str | os.PathLike[str] | None = None,
+    masks: str | os.PathLike[str] | None = None,
+) -> EvalData:
+    """Open a labelled folder laid out as ``normal/``, ``anomalous/`` and optionally ``masks/``
+    (the layout ``xadt synth`` writes under ``OUT/test``), or the three folders named one by one.
 
-    This is the layout ``xadt synth`` writes under ``OUT/test``. Only file names are read here.
+    Only file names are read here.
 
     Raises:
-        XadtError: the folder, ``normal/`` or ``anomalous/`` is missing or holds no images.
+        XadtError: both or neither ways are used, or a folder is missing or holds no images.
     """
+    if data_dir is None:
+        if normal is None or anomalous is None:
+            msg = (
+                "name the labelled scans: DATA (with normal/ and anomalous/) or --normal and "
+                "--anomalous"
+            )
+            raise XadtError(msg)
+        root = Path(os.path.commonpath([Path(normal).absolute(), Path(anomalous).absolute()]))
+        return EvalData(root, iter_scans(normal), iter_scans(anomalous, masks=masks))
+    if normal is not None or anomalous is not None or masks is not None:
+        msg = "pass either DATA or --normal/--anomalous/--masks, not both"
+        raise XadtError(msg)
     root = Path(data_dir)
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "no such folder"
@@ -268,7 +287,7 @@ def open_eval_data(data_dir: str | os.PathLike[str]) -> EvalData:
 
 def evaluate(
     model: Model,
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | EvalData,
     *,
     context: RunContext | None = None,
     progress: Progress | None = None,
@@ -280,7 +299,8 @@ def evaluate(
     Args:
         model: a fitted model; scores are anomaly scores, higher = more anomalous.
         data_dir: a folder with ``normal/``, ``anomalous/`` and optionally ``masks/`` (the
-            ground truth of anomalous scans, named like them; see :func:`xadt.scans.iter_scans`).
+            ground truth of anomalous scans, named like them; see :func:`xadt.scans.iter_scans`),
+            or the :class:`EvalData` of :func:`open_eval_data`.
         context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` as scans are scored.
         on_chunk: also called with each chunk of scans and results (e.g. to write overlays).
@@ -293,7 +313,7 @@ def evaluate(
         XadtError: a folder is missing or empty, no scan of a class could be read, the detector
             is not fitted, or it returned non-finite scores.
     """
-    data = open_eval_data(data_dir)
+    data = data_dir if isinstance(data_dir, EvalData) else open_eval_data(data_dir)
     report = evaluate_scans(
         model,
         data.normal,
