@@ -489,17 +489,22 @@ class _Engine:
                 int(epoch),
                 {k: v for k, v in weights.items() if k.startswith("net.")},
             )
-        # The log may hold epochs written after this checkpoint's (a kill between the two).
-        _truncate_log(folder / LOG_FILE, checkpoint.epoch)
-        return checkpoint.epoch + 1, list(checkpoint.state["history"]), best
+        history = list(checkpoint.state["history"])
+        # A kill between the checkpoint and its log line leaves the log behind or ahead of the
+        # checkpoint: the checkpoint's history is the record, so the log is written from it.
+        _write_log(folder / LOG_FILE, history)
+        return checkpoint.epoch + 1, history, best
 
 
 def _fingerprint(
     detector: TrainableDetector, data: TrainingData, info: Mapping[str, Any], seed: int
 ) -> str:
-    """What a checkpoint must match to be resumed: detector, learned options, data, seed."""
-    runtime = runtime_options(type(detector.config))
-    config = {k: v for k, v in config_to_json(detector.config).items() if k not in runtime}
+    """What a checkpoint must match to be resumed: detector, learned options, data, seed.
+
+    ``epochs`` is left out, so a finished or interrupted run can be resumed to train longer.
+    """
+    free = runtime_options(type(detector.config)) | {"epochs"}
+    config = {k: v for k, v in config_to_json(detector.config).items() if k not in free}
     text = json.dumps(
         {
             "detector": detector.name,
@@ -582,12 +587,5 @@ def _load_optimizer_state(
     optimizer.load_state_dict({"state": state, "param_groups": settings["param_groups"]})
 
 
-def _truncate_log(log: Path, epoch: int) -> None:
-    if not log.is_file():
-        return
-    kept = [
-        line
-        for line in log.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("epoch", 0) <= epoch
-    ]
-    log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+def _write_log(log: Path, history: list[dict[str, Any]]) -> None:
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in history), encoding="utf-8")
