@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 import torch
 
+from xadt.allocator import keep_freed_memory
 from xadt.checkpoints import Checkpoint, load_latest, save_checkpoint
 from xadt.config import config_to_json, option, runtime_options
 from xadt.context import RunContext
@@ -206,6 +207,7 @@ class TrainableDetector(Detector):
         other scans in a batch.
         """
         device = (context or RunContext()).torch_device()
+        keep_freed_memory()
         nets = self.networks()
         for net in nets.values():
             net.to(device).eval()
@@ -283,6 +285,7 @@ class _Engine:
 
     def run(self, data: TrainingData) -> None:
         context, config, detector = self.context, self.config, self.detector
+        keep_freed_memory()
         _seed_everything(context.seed, deterministic=context.deterministic)
         batches = detector.batches(data, context)
         if config.select == "validation" and (

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from xadt.allocator import keep_freed_memory
 from xadt.backbones.base import Backbone
 from xadt.errors import XadtError
 
@@ -43,6 +44,7 @@ def create_backbone(
         XadtError: for an unknown name (naming the nearest match and what is installed), a name
             two plugins claim, or weights that are missing or do not fit.
     """
+    keep_freed_memory()  # forwards reuse freed activations instead of faulting them in again
     factory = _lookup(name, registry)
     backbone = factory(weights=weights) if weights is not None else factory()
     if not isinstance(backbone, Backbone):
