@@ -38,7 +38,7 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
     for name, small in {
         "ganomaly": {"width": 8, "latent": 16},
         "skipganomaly": {"width": 8},
-        "dsagan": {"width": 4, "levels": 3, "d_width": 16, "lr": 2e-4},
+        "dsagan": {"width": 4, "levels": 3, "d_width": 8, "lr": 2e-4},
     }.items()
 }
 
