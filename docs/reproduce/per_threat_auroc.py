@@ -16,11 +16,11 @@ from sklearn.metrics import roc_auc_score
 
 def per_threat(report: dict, manifest: dict) -> dict[str, tuple[int, float]]:
     """{threat kind: (number of threat scans, AUROC against all normal scans)}."""
-    kinds = {s["id"]: s["threat"][0]["kind"] for s in manifest["scans"] if s.get("threat")}
-    normal = [r["score"] for r in report["scans"] if not r["anomalous"]]
+    kinds = {s["id"]: s["threat"]["kind"] for s in manifest["scans"] if s.get("threat")}
+    normal = [r["score"] for r in report["scans"] if r["label"] == "normal"]
     threats: dict[str, list[float]] = defaultdict(list)
     for record in report["scans"]:
-        if record["anomalous"]:
+        if record["label"] == "anomalous":
             threats[kinds[record["id"]]].append(record["score"])
     return {
         kind: (len(s), roc_auc_score([0] * len(normal) + [1] * len(s), normal + s))
