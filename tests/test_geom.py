@@ -183,3 +183,14 @@ def test_the_model_records_the_resolved_rules_and_refuses_another_set() -> None:
     assert state.tensors["dirichlet.alpha"].shape == (4, 4)
     with pytest.raises(XadtError, match=r"must be the set the model was trained with \(0,1,2,3\)"):
         GeomDetector.from_state(dataclasses.replace(config, transforms="flip_rot8"), state)
+
+
+def test_select_validation_keeps_the_epoch_with_the_lowest_held_out_loss() -> None:
+    config = dataclasses.replace(TINY, transforms="rotations", epochs=2, select="validation")
+    data = TrainingData.from_scans(
+        normal_scans(4, seed=1), validation=normal_scans(2, seed=5, prefix="v")
+    )
+    detector = GeomDetector(config).fit(data)
+    losses = [h["validation"]["loss"] for h in detector.history_]
+    assert detector.selected_epoch_ == 1 + int(np.argmin(losses))
+    assert all(0 <= h["validation"]["accuracy"] <= 1 for h in detector.history_)

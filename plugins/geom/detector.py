@@ -112,30 +112,35 @@ class GeomDetector(PatchDetector):
         """Cross-entropy of the transformation, one optimiser step per ``images_per_step`` of the
         batch's shuffled transformed copies (so each step mixes patches and transformations, as
         the paper's shuffled transformed set does, and no batch holds one patch's every copy)."""
-        net = step.nets[_NET]
-        classes = len(self.config.indices)
-        order = torch.randperm(len(batch) * classes).to(batch.device)
-        losses, correct = [], 0
+        order = torch.randperm(len(batch) * len(self.config.indices)).to(batch.device)
+        loss_sum, correct = 0.0, 0
         for chunk in order.split(self.config.images_per_step):
-            labels = chunk % classes
-            pairs = torch.stack([chunk // classes, labels], dim=1)
             with step.autocast():
-                logits = net(batch, pairs)
-                loss = nn.functional.cross_entropy(logits.float(), labels)
+                loss, right = self._copies_loss(step.nets[_NET], batch, chunk)
             step.optimize(_NET, loss)
-            losses.append(float(loss.detach()) * len(chunk))
-            correct += int((logits.argmax(dim=1) == labels).sum())
-        n = len(order)
-        return {"loss": sum(losses) / n, "accuracy": correct / n}
+            loss_sum += float(loss.detach()) * len(chunk)
+            correct += right
+        return {"loss": loss_sum / len(order), "accuracy": correct / len(order)}
 
     def validation_step(self, step: Step, batch: torch.Tensor) -> dict[str, float]:
-        """The cross-entropy on every transformed copy of held-out normal patches."""
-        logits = step.nets[_NET](batch)
-        classes = logits.shape[-1]
-        labels = torch.arange(classes, device=logits.device).repeat(len(batch))
-        flat = logits.reshape(-1, classes).float()
-        accuracy = float((flat.argmax(dim=1) == labels).float().mean())
-        return {"loss": float(nn.functional.cross_entropy(flat, labels)), "accuracy": accuracy}
+        """The same cross-entropy on every transformed copy of held-out normal patches."""
+        every = torch.arange(len(batch) * len(self.config.indices), device=batch.device)
+        loss_sum, correct = 0.0, 0
+        for chunk in every.split(self.config.images_per_step):
+            loss, right = self._copies_loss(step.nets[_NET], batch, chunk)
+            loss_sum += float(loss) * len(chunk)
+            correct += right
+        return {"loss": loss_sum / len(every), "accuracy": correct / len(every)}
+
+    def _copies_loss(
+        self, net: nn.Module, batch: torch.Tensor, copies: torch.Tensor
+    ) -> tuple[torch.Tensor, int]:
+        """Mean cross-entropy and number right over ``copies``, flat indices patch·K + class."""
+        classes = len(self.config.indices)
+        labels = copies % classes
+        logits = net(batch, torch.stack([copies // classes, labels], dim=1))
+        right = int((logits.argmax(dim=1) == labels).sum())
+        return nn.functional.cross_entropy(logits.float(), labels), right
 
     def _fit_dirichlet(self, store: PatchStore, context: RunContext) -> None:
         n = min(len(store), self.config.dirichlet_patches)
