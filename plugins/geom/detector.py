@@ -61,7 +61,11 @@ class GeomDetector(PatchDetector):
     # -- training --------------------------------------------------------------------------------
 
     def fit(self, data: TrainingData, context: RunContext | None = None) -> Self:
-        """Train the classifier through the engine, then fit the Dirichlet parameters."""
+        """Train the classifier through the engine, then fit the Dirichlet parameters.
+
+        ``epochs=None`` is resolved to the paper's rule first, and the resolved config is the one
+        the model records.
+        """
         context = context or RunContext()
         self.validate()
         self.config = self.config.resolved()
