@@ -34,12 +34,24 @@ def _installed() -> list[RegistryEntry]:
 # small networks and few epochs, so that the suite stays fast; their own tests check the default
 # architectures. Any other option keeps its default.
 SMALL_CONFIGS: dict[str, dict[str, Any]] = {
-    name: {"patch": 32, "stride": 16, "downscale": 0.5, "epochs": 2, "batch_size": 16, **small}
-    for name, small in {
-        "ganomaly": {"width": 8, "latent": 16},
-        "skipganomaly": {"width": 8},
-        "dsagan": {"width": 4, "levels": 3, "d_width": 8, "lr": 2e-4},
-    }.items()
+    **{
+        name: {"patch": 32, "stride": 16, "downscale": 0.5, "epochs": 2, "batch_size": 16, **small}
+        for name, small in {
+            "ganomaly": {"width": 8, "latent": 16},
+            "skipganomaly": {"width": 8},
+            "dsagan": {"width": 4, "levels": 3, "d_width": 8, "lr": 2e-4},
+        }.items()
+    },
+    "geom": {
+        "patch": 16,
+        "stride": 16,
+        "downscale": 0.5,
+        "transforms": "flip_rot8",
+        "widen": 1,
+        "epochs": 3,
+        "batch_size": 16,
+        "images_per_step": 32,
+    },
 }
 
 
