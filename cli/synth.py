@@ -17,7 +17,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from xadt.errors import XadtError
 from xadt.synth.dataset import write_dataset
+from xadt.synth.realism import REFERENCE, Reference, dataset_views, frechet_to_reference, report
 
 
 def _positive_scale(value: float) -> float:
@@ -66,6 +68,18 @@ def synth(
             help="Processes generating scans (default: one per CPU core).",
         ),
     ] = None,
+    check_realism: Annotated[
+        bool,
+        typer.Option(
+            "--check-realism",
+            help="Then measure the Fréchet distance of the normal scans' top views to real X-ray "
+            "window statistics (needs 50+ normal scans).",
+        ),
+    ] = False,
+    reference: Annotated[
+        Path,
+        typer.Option("--reference", help="Real X-ray statistics for --check-realism."),
+    ] = REFERENCE,
 ) -> None:
     """Generate synthetic dual-view X-ray parcels: normal scans to train on, and a test set of
     normal and threat scans with threat masks and a manifest."""
@@ -99,3 +113,12 @@ def synth(
         f"unrecognisable {d['unrecognisable']}); manifest: {out / 'manifest.json'}",
         highlight=False,
     )
+
+    if check_realism:
+        try:
+            ref = Reference.load(reference)
+        except XadtError as err:
+            Console().print(f"realism check skipped: {err}", highlight=False)
+            return
+        result = frechet_to_reference(dataset_views(out), ref)
+        Console().print(report(result), highlight=False)

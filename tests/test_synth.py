@@ -16,7 +16,7 @@ from xadt.synth import THREATS, dataset, make_parcel, write_dataset
 from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS
 from xadt.synth.realism import baseline_aurocs
-from xadt.synth.render import expose, project
+from xadt.synth.render import SPECTRUM_HIGH, SPECTRUM_LOW, expose, project, scatter_veil
 from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Tube, View, rotation
 
 SMALL = 0.2  # 153 px high: a scan in ~20 ms
@@ -191,8 +191,8 @@ def _render(material: str, thickness: float) -> np.ndarray:
 
     view = _view((16, 16))
     part = box((8, 8, 0), (12, 12, thickness), MATERIALS[material])
-    low, high, _ = project([part], view)
-    t_hi, t_lo = np.exp(-high), np.exp(-low)
+    proj = project([part], view)
+    t_hi, t_lo = proj.transmission(SPECTRUM_HIGH), proj.transmission(SPECTRUM_LOW)
     return false_colour(t_hi, t_lo)[8, 8].astype(float)
 
 
@@ -228,7 +228,7 @@ def test_photon_noise_falls_with_dose() -> None:
     att = np.full((200, 200), 1.0, np.float32)
     sds = []
     for photons in (1e3, 1e4, 1e5):
-        t = expose(att, photons, np.random.default_rng(0), blur=0.0)
+        t = expose(np.exp(-att), photons, np.random.default_rng(0), blur=0.0)
         assert t.mean() == pytest.approx(np.exp(-1), rel=0.01)
         sds.append(t.std())
     # Poisson: relative SD = 1/sqrt(counts), so 10x the dose gives sqrt(10) less noise.
@@ -236,6 +236,76 @@ def test_photon_noise_falls_with_dose() -> None:
     assert sds[1] / sds[2] == pytest.approx(np.sqrt(10), rel=0.1)
     expected = np.sqrt(1e3 * np.exp(-1)) / 1e3
     assert sds[0] == pytest.approx(expected, rel=0.05)
+
+
+def test_monochromatic_attenuation_matches_the_material_model() -> None:
+    from xadt.colour import E_HIGH, E_LOW
+    from xadt.synth.parts import box
+
+    steel = MATERIALS["steel"]
+    proj = project([box((8, 8, 0), (12, 12, 3.0), steel)], _view((16, 16)))
+    assert proj.attenuation(E_LOW)[8, 8] == pytest.approx(3 * steel.mu[0], rel=1e-4)
+    assert proj.attenuation(E_HIGH)[8, 8] == pytest.approx(3 * steel.mu[1], rel=1e-4)
+
+
+def test_thick_metal_hardens_the_beam() -> None:
+    from xadt.synth.parts import box
+
+    per_mm = []
+    for mm in (0.5, 2.0, 8.0):
+        proj = project([box((8, 8, 0), (12, 12, mm), MATERIALS["steel"])], _view((16, 16)))
+        per_mm.append(-np.log(proj.transmission(SPECTRUM_LOW)[8, 8]) / mm)
+    # The soft part of the spectrum is used up first: attenuation per mm falls with thickness.
+    assert per_mm[0] > per_mm[1] > per_mm[2]
+    assert per_mm[2] < 0.8 * per_mm[0]
+    air = project([], _view((4, 4))).transmission(SPECTRUM_HIGH)
+    np.testing.assert_array_equal(air, 1.0)
+
+
+def test_scatter_veil_lifts_dense_regions_and_spreads() -> None:
+    t = np.ones((200, 200), np.float32)
+    t[80:120, 80:120] = 0.01
+    veiled = scatter_veil(t, 0.05, 30)
+    assert veiled[100, 100] > 0.02
+    assert veiled[100, 100] < 0.05
+    assert veiled.max() <= 1.0
+    # A low-frequency veil: inside the block it barely changes over a few pixels.
+    assert abs(veiled[100, 100] - veiled[100, 104]) < 0.002
+    np.testing.assert_array_equal(scatter_veil(t, 0.0, 30), t)
+
+
+def test_threats_are_assemblies_of_materials() -> None:
+    from xadt.synth.threats import knife, pistol, revolver
+
+    loaded = [pistol(np.random.default_rng(s)) for s in range(12)]
+    assert any({"brass", "lead", "powder"} <= {p.material.name for p in g.parts} for g in loaded)
+    assert any("gf-nylon" in {p.material.name for p in g.parts} for g in loaded)
+    cylinder = revolver(np.random.default_rng(1))
+    assert sum(p.sign < 0 for p in cylinder.parts) >= 5  # chambers and bore are cavities
+    for s in range(10):
+        blade = [p for p in knife(np.random.default_rng(s), True).parts if p.sign > 0]
+        # Two plates: the whole blade and the thicker spine band, so it thins to the edge.
+        assert len(blade) >= 2
+        widths = sorted(float(p.shape.half_extents()[1]) for p in blade)
+        assert widths[0] < widths[-1]
+
+
+def test_parcels_are_rarely_near_empty() -> None:
+    from xadt.synth.parcel import FILL_A, FILL_B
+
+    fill = np.random.default_rng(0).beta(FILL_A, FILL_B, 20000)
+    assert (fill < 0.3).mean() < 0.05
+    items = [len(generate(3, "test-normal", i, scale=0.1).contents["items"]) for i in range(30)]
+    assert np.median(items) >= 5
+
+
+def test_a_threat_is_added_to_the_normal_parcel_of_the_same_state() -> None:
+    for seed in range(4):
+        normal = make_parcel(np.random.default_rng(seed), scale=0.1)
+        threat = make_parcel(np.random.default_rng(seed), threat="knife", scale=0.1)
+        assert threat.contents["parcel"] == normal.contents["parcel"]
+        if threat.contents["threat"]["difficulty"] == "easy":
+            assert threat.contents["items"] == normal.contents["items"]
 
 
 # ---------------------------------------------------------------- data set and CLI

@@ -7,16 +7,25 @@ every ``scale``; photon noise is drawn last.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from xadt.colour import false_colour
+from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
 from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item
-from xadt.synth.parts import Item, mat, shell_box
-from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, project
+from xadt.synth.parts import Item, mat, shell_box, texture
+from xadt.synth.render import (
+    DOSE_HIGH,
+    DOSE_LOW,
+    SPECTRUM_HIGH,
+    SPECTRUM_LOW,
+    expose,
+    project,
+    scatter_veil,
+    standard_normal,
+)
 from xadt.synth.shapes import View, random_rotation, rotation
 from xadt.synth.threats import THREATS, make_threat
 
@@ -30,6 +39,12 @@ WIDTH_RANGE = (300, 1500)
 """Widths are clipped to this range, px at scale 1."""
 BLUR_MM = 1.0
 """Detector blur, Gaussian SD in mm."""
+SCATTER = 0.04
+"""Scattered photons reaching the detector, as a share of the photons the object removes."""
+SCATTER_MM = 60.0
+"""Spread (Gaussian SD, mm) of the scatter veil."""
+ROW_GAIN_SD = 0.004
+"""Relative SD of the gain left on each detector row after calibration."""
 MASK_ATTENUATION = 0.01
 """A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
 
@@ -42,8 +57,10 @@ ITEM_VOLUME = 2.5e6
 """Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
 MAX_ITEMS = 40
 """Most goods in one parcel."""
-PADDED_P = 0.6
+PADDED_P = 0.75
 """How often the space left in a parcel is padded with void fill."""
+FILL_A, FILL_B = 3.5, 1.5
+"""Beta parameters of how full a parcel is packed (mean 0.7)."""
 
 
 @dataclass
@@ -160,7 +177,10 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         name, shell = "padded mailer", shell_box((0, 0, 0), (lx, ly, lz), 4.0, skin)
     else:
         name = "cardboard box"
-        shell = shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3))
+        outer, cavity = shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3))
+        # Flutes on the walls: outer solid and cavity share the pattern, so it cancels inside.
+        flutes = texture(rng, "flutes", 0.5)
+        shell = [replace(outer, texture=flutes), replace(cavity, texture=flutes)]
     items = [Item(name, "parcel", shell).moved(box_rot, centre)]
     half = np.array([lx, ly, lz]) / 2 - (4.0 if bag else wall)
     return _Layout(
@@ -193,22 +213,25 @@ def _fill(
 
 def _item_counts(rng: np.random.Generator, half: np.ndarray) -> tuple[int, int]:
     """Goods and void-fill items for a box of half sizes ``half``."""
-    # Packers fill a box to anything from a single item to crammed; the count follows the
-    # volume, so big boxes are not just small boxes with more air. Most then pad the space
-    # left with paper, bubble wrap or foam.
+    # Senders fill a box to suit what they send: most parcels are well filled, few nearly empty
+    # (fill ~ Beta(FILL_A, FILL_B): P(fill < 0.3) is about 3%). The count follows the volume, so
+    # big boxes are not just small boxes with more air; most then pad the space left.
     capacity = float(np.prod(2 * half)) / ITEM_VOLUME
-    fill = float(rng.uniform(0.03, 1.0)) ** 1.3
-    goods = int(np.clip(round(fill * capacity), 1, MAX_ITEMS))
+    fill = float(rng.beta(FILL_A, FILL_B))
+    goods = int(np.clip(round(fill * capacity), 2, MAX_ITEMS))
     padding = 0
     if rng.random() < PADDED_P:
-        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.1, 0.5)), 0, 8))
+        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.5, 1.0)), 1, 10))
     return goods, padding
 
 
+OCCLUDERS = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}
+"""Dense items laid over a threat, per difficulty: 0 above or below it, 1 beside it."""
+
+
 def _place_threat(
-    rng: np.random.Generator, layout: _Layout, kind: str
+    rng: np.random.Generator, layout: _Layout, kind: str, difficulty: str
 ) -> tuple[Item, dict[str, Any], list[str]]:
-    difficulty = list(DIFFICULTY_P)[int(rng.choice(3, p=list(DIFFICULTY_P.values())))]
     poses: tuple[str, ...]
     p: tuple[float, ...]
     if difficulty == "easy":
@@ -233,7 +256,7 @@ def _place_threat(
     item, pose = placed
     # Dense items over the threat in each view: same (x, y) above or below it hides it from
     # the top view, same (x, z) beside it from the side view.
-    occluders = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}[difficulty]
+    occluders = OCCLUDERS[difficulty]
     names = DENSE if difficulty == "difficult" else METAL_HEAVY
     lo, hi = item.bounds()
     centre = (lo + hi) / 2
@@ -299,15 +322,23 @@ def make_parcel(
     views = _views(rng, width, pitch)
     layout = _layout(rng, width)
     count, padding = _item_counts(rng, layout.half)
-    if threat is not None and count > 1:
-        count -= 1  # the threat takes the place of one item, as a packer would pack it
+    # Drawn for every parcel, so that a threat parcel is the normal parcel of the same state
+    # with the threat added: same box, same goods (less those hiding the threat).
+    u = float(rng.random())
+    difficulty = None
+    if threat is not None:
+        edges = np.cumsum(list(DIFFICULTY_P.values()))
+        difficulty = list(DIFFICULTY_P)[min(int(np.searchsorted(edges, u)), len(edges) - 1)]
+        # The threat is added to a parcel packed as normal ones are; the dense items laid over
+        # a hidden threat take the place of goods, so hiding it adds no clutter of its own.
+        count = max(count - len(OCCLUDERS[difficulty]), 1)
     names = _fill(rng, layout, count)
     if not names:  # nothing drawn fitted (a flat mailer): send something flat instead
         names = _fill(rng, layout, 1, FLAT_GOODS)
     names += _fill(rng, layout, padding, VOID_FILL)
     threat_info = None
-    if threat is not None:
-        item, threat_info, occluders = _place_threat(rng, layout, threat)
+    if threat is not None and difficulty is not None:
+        item, threat_info, occluders = _place_threat(rng, layout, threat, difficulty)
         layout.items.append(item)
         names += occluders
     parts = [part for item in layout.items for part in item.parts]
@@ -321,17 +352,29 @@ def make_parcel(
     masks: list[np.ndarray] = []
     visibility = []
     for view in views:
-        att_lo, att_hi, att_threat = project(parts, view)
-        t_hi = expose(att_hi, photons_high, rng, blur)
-        t_lo = expose(att_lo, photons_low, rng, blur)
+        proj = project(parts, view)
+        # Calibration leaves each detector row a slightly different gain: faint streaks along
+        # the belt, the same in both channels of one row.
+        gain = 1 + ROW_GAIN_SD * standard_normal(rng, (view.shape[0],))
+        t_hi, t_lo = (
+            expose(
+                scatter_veil(proj.transmission(spectrum), SCATTER, SCATTER_MM / view.pitch),
+                photons,
+                rng,
+                blur,
+                gain,
+            )
+            for spectrum, photons in ((SPECTRUM_HIGH, photons_high), (SPECTRUM_LOW, photons_low))
+        )
         out.views.append(false_colour(t_hi, t_lo))
         if out.high is not None and out.low is not None:
             out.high.append(np.rint(t_hi * 65535).astype(np.uint16))
             out.low.append(np.rint(t_lo * 65535).astype(np.uint16))
         if threat is not None:
-            mask = att_threat > MASK_ATTENUATION
+            mask = proj.threat > MASK_ATTENUATION
             masks.append(mask)
-            visibility.append(_visibility(att_threat[mask], att_hi[mask]))
+            total = proj.attenuation(E_HIGH)
+            visibility.append(_visibility(proj.threat[mask], total[mask]))
     if threat is not None and threat_info is not None:
         out.masks = masks
         out.visibility = max(visibility)
