@@ -68,6 +68,12 @@ def synth(
             help="Processes generating scans (default: one per CPU core).",
         ),
     ] = None,
+    line_scan: Annotated[
+        bool,
+        typer.Option(
+            "--line-scan", help="Fan-beam (line-scan) geometry: magnification across the belt."
+        ),
+    ] = False,
     check_realism: Annotated[
         bool,
         typer.Option(
@@ -104,6 +110,7 @@ def synth(
             overwrite=overwrite,
             scale=scale,
             workers=n_workers,
+            line_scan=line_scan,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
     d = manifest["difficulty"]

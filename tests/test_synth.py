@@ -274,6 +274,29 @@ def test_scatter_veil_lifts_dense_regions_and_spreads() -> None:
     np.testing.assert_array_equal(scatter_veil(t, 0.0, 30), t)
 
 
+def test_line_scan_magnifies_across_the_belt_what_lies_nearer_the_source() -> None:
+    from xadt.synth.parts import box
+
+    view = _view((200, 120))  # rows = y, columns = x (the belt), rays down z
+    near = box((60, 50, 50), (20, 20, 10), MATERIALS["steel"])  # higher: nearer the source
+    far = box((60, 150, -50), (20, 20, 10), MATERIALS["steel"])
+    flat = project([near, far], view).compton
+    fan = project([near, far], view, source_mm=300).compton
+
+    def size(img: np.ndarray, rows: slice) -> tuple[int, int]:
+        on = img[rows] > 0.5 * img.max()
+        return int(on.any(axis=1).sum()), int(on.any(axis=0).sum())
+
+    side, _ = size(flat, slice(0, 100))
+    assert size(flat, slice(100, 200)) == (side, side)
+    near_rows, near_cols = size(fan, slice(0, 100))
+    far_rows, far_cols = size(fan, slice(100, 200))
+    assert near_rows > side > far_rows
+    assert near_cols == far_cols == side  # the belt axis is not magnified
+    # Magnification spreads a part's line integral over more rows; it does not thicken it.
+    assert fan.max() == pytest.approx(flat.max(), rel=0.02)
+
+
 def test_threats_are_assemblies_of_materials() -> None:
     from xadt.synth.threats import knife, pistol, revolver
 

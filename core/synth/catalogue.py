@@ -743,8 +743,9 @@ def appliance(rng: np.random.Generator) -> Item:
         body = mat(_pick(rng, ("stainless", "plastic", "plastic")))
         parts += shell_cylinder((0, 0, 0), r, h, 0.8 if body.z > 20 else 2.5, body, ALONG_X)
         ring = np.linspace(0, 2 * np.pi, 30)
-        loop = np.column_stack([np.full_like(ring, -h / 2 + 8), 0.6 * r * np.cos(ring),
-                                0.6 * r * np.sin(ring)])  # fmt: skip
+        loop = np.column_stack(
+            [np.full_like(ring, -h / 2 + 8), 0.6 * r * np.cos(ring), 0.6 * r * np.sin(ring)]
+        )
         parts.append(tube(loop, 4, mat("steel")))
         parts.append(cylinder((-h / 2 + 4, 0, 0), r - 2, 3, mat("stainless"), ALONG_X))
         handle = spline(np.array([[-h * 0.35, 0, r], [0, 0, r + 35], [h * 0.35, 0, r]]), 30)
@@ -754,14 +755,19 @@ def appliance(rng: np.random.Generator) -> Item:
         length, r = _u(rng, 150, 230), _u(rng, 35, 45)
         parts += shell_cylinder((0, 0, 0), r, length, 2.5, mat("plastic"), ALONG_X)
         parts.append(cylinder((-length * 0.3, 0, 0), 14, 30, mat("steel"), ALONG_X))
-        parts.append(cylinder((-length * 0.3, 0, 0), 12, 24, mat("copper").with_density(4),
-                              ALONG_X))  # fmt: skip
-        parts.append(helix((-length * 0.05, 0, 0), length * 0.45, r * 0.6, 14, 0.4,
-                           mat("nickel")))  # fmt: skip
+        parts.append(
+            cylinder((-length * 0.3, 0, 0), 12, 24, mat("copper").with_density(4), ALONG_X)
+        )
+        parts.append(helix((-length * 0.05, 0, 0), length * 0.45, r * 0.6, 14, 0.4, mat("nickel")))
         parts.append(box((length * 0.1, 0, 0), (length * 0.45, r * 1.2, 1.2), mat("ceramic")))
         grip = rotation(yaw=-math.pi / 2 - 0.25)
-        parts += shell_box(tuple(grip @ np.array([70, 0, 0]) + np.array([-length * 0.2, 0, 0])),
-                           (110, 32, 28), 2.5, mat("plastic"), grip)  # fmt: skip
+        parts += shell_box(
+            tuple(grip @ np.array([70, 0, 0]) + np.array([-length * 0.2, 0, 0])),
+            (110, 32, 28),
+            2.5,
+            mat("plastic"),
+            grip,
+        )
     else:
         length = _u(rng, 220, 280)
         sole = np.array([[0, -45], [length * 0.7, -45], [length, 0], [length * 0.7, 45], [0, 45]])
@@ -797,16 +803,18 @@ def power_tool(rng: np.random.Generator) -> Item:
     grip = rotation(yaw=-0.2)
     parts += shell_box(tuple(np.array([length * 0.3, -55, 0])), (42, 110, 40), 3, housing, grip)
     parts.append(cylinder((length * 0.3, 32, 0), 18, 50, mat("steel"), ALONG_X))
-    parts.append(cylinder((length * 0.3, 32, 0), 15, 40, mat("copper").with_density(4.5),
-                          ALONG_X))  # fmt: skip
+    parts.append(cylinder((length * 0.3, 32, 0), 15, 40, mat("copper").with_density(4.5), ALONG_X))
     parts.append(cylinder((length * 0.65, 32, 0), 17, 40, mat("steel").with_density(5), ALONG_X))
     parts.append(cylinder((length + 15, 32, 0), 12, 35, mat("steel"), ALONG_X))  # chuck
     parts.append(cylinder((length + 45, 32, 0), 3, 50, mat("steel"), ALONG_X))  # bit
     pack = np.array([length * 0.3 - 20, -120, 0])
     parts += shell_box(tuple(pack), (100, 30, 75), 2.5, housing)
     for k in range(int(rng.integers(2, 6))):
-        parts.append(cylinder(tuple(pack + np.array([0, 0, (k - 2) * 19.0])), 9, 65,
-                              mat("battery-li"), ALONG_X))  # fmt: skip
+        parts.append(
+            cylinder(
+                tuple(pack + np.array([0, 0, (k - 2) * 19.0])), 9, 65, mat("battery-li"), ALONG_X
+            )
+        )
     return Item("power tool", "tools", parts).centred()
 
 
@@ -819,8 +827,14 @@ def umbrella(rng: np.random.Generator) -> Item:
         y, z = 9 * math.cos(a), 9 * math.sin(a)
         rib = np.array([[-length * 0.4, y * 0.5, z * 0.5], [length * 0.45, y, z]])
         parts.append(tube(rib, 1.0, mat("steel")))
-    parts.append(ellipsoid((0, 0, 0), (length * 0.95, 36, 36), mat("nylon").with_density(0.5),
-                           texture=texture(rng, "wrinkle", 0.4)))  # fmt: skip
+    parts.append(
+        ellipsoid(
+            (0, 0, 0),
+            (length * 0.95, 36, 36),
+            mat("nylon").with_density(0.5),
+            texture=texture(rng, "wrinkle", 0.4),
+        )
+    )
     handle = mat(_pick(rng, ("plastic", "wood", "rubber")))
     parts.append(cylinder((-length / 2 - 40, 0, 0), 14, 80, handle, ALONG_X))
     return Item("umbrella", "clothing", parts).centred()
@@ -851,8 +865,9 @@ def accessories(rng: np.random.Generator) -> Item:
         band = np.column_stack([np.full(12, x), np.linspace(50, 130, 12), np.zeros(12)])
         parts.append(tube(band, 6, mat(_pick(rng, ("leather", "stainless", "rubber")))))
     if rng.random() < 0.5:
-        parts += shell_box((0, -90, 15), (160, 60, 40), 1.5, mat(_pick(rng, ("aluminium",
-                           "plastic"))))  # fmt: skip
+        parts += shell_box(
+            (0, -90, 15), (160, 60, 40), 1.5, mat(_pick(rng, ("aluminium", "plastic")))
+        )
         for s in (-1, 1):
             lens = ellipse_points(s * 30, -90, 24, 18, 16)
             parts.append(outline_plate(lens, 3, mat("polycarbonate"), z=15))
@@ -870,10 +885,17 @@ def accessories(rng: np.random.Generator) -> Item:
 def toiletry_bag(rng: np.random.Generator) -> Item:
     """A zipped soft bag (nylon, lining, a metal zip along its top) holding small items."""
     size = (_u(rng, 180, 300), _u(rng, 100, 180), _u(rng, 60, 110))
-    parts = [ellipsoid((0, 0, 0), size, mat("nylon").with_density(0.15),
-                       texture=texture(rng, "weave", 0.3))]  # fmt: skip
-    zip_pts = np.array([[-size[0] * 0.45, size[1] * 0.35, size[2] * 0.3],
-                        [size[0] * 0.45, size[1] * 0.35, size[2] * 0.3]])  # fmt: skip
+    parts = [
+        ellipsoid(
+            (0, 0, 0), size, mat("nylon").with_density(0.15), texture=texture(rng, "weave", 0.3)
+        )
+    ]
+    zip_pts = np.array(
+        [
+            [-size[0] * 0.45, size[1] * 0.35, size[2] * 0.3],
+            [size[0] * 0.45, size[1] * 0.35, size[2] * 0.3],
+        ]
+    )
     parts.append(zipper(rng, zip_pts, mat(_pick(rng, ("brass", "nickel", "nylon")))))
     parts.append(box(tuple(zip_pts[0]), (20, 10, 4), mat("zinc")))  # slider
     for _ in range(int(rng.integers(2, 5))):
@@ -884,8 +906,9 @@ def toiletry_bag(rng: np.random.Generator) -> Item:
 
 
 def zipper(rng: np.random.Generator, points: np.ndarray, material: Material) -> Part:
-    """A zip along ``points``: a chain of teeth, drawn as a tube whose density beads along it."""
-    chain = tube(spline(points, 30), 2.2, material.with_density(material.rho * 0.55))
+    """A zip along the polyline ``points``: a chain of teeth, drawn as a tube whose density
+    beads along it."""
+    chain = tube(points, 2.2, material.with_density(material.rho * 0.55))
     return replace(chain, texture=texture(rng, "grain", 0.6))
 
 
@@ -935,9 +958,23 @@ def divider(rng: np.random.Generator) -> Item:
 
 
 _CLUTTER_MATERIALS = (
-    "plastic", "plastic", "rubber", "wood", "paper", "leather", "nylon", "glass", "ceramic",
-    "pvc", "aluminium", "food", "wax", "water", "steel", "brass",
-)  # fmt: skip
+    "plastic",
+    "plastic",
+    "rubber",
+    "wood",
+    "paper",
+    "leather",
+    "nylon",
+    "glass",
+    "ceramic",
+    "pvc",
+    "aluminium",
+    "food",
+    "wax",
+    "water",
+    "steel",
+    "brass",
+)
 
 
 def clutter(rng: np.random.Generator) -> Item:
@@ -996,9 +1033,17 @@ CATALOGUE: dict[str, tuple[float, Generator]] = {
 """Normal item generators by name, with their relative frequency in parcels."""
 
 DENSE = (
-    "laptop", "pan", "books", "power bank", "hand tool", "food", "charger", "hardware",
-    "appliance", "power tool",
-)  # fmt: skip
+    "laptop",
+    "pan",
+    "books",
+    "power bank",
+    "hand tool",
+    "food",
+    "charger",
+    "hardware",
+    "appliance",
+    "power tool",
+)
 """Items dense enough to hide something beneath them."""
 
 METAL_HEAVY = ("laptop", "pan", "hand tool", "hardware", "power bank", "power tool")

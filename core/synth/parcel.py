@@ -14,8 +14,21 @@ import numpy as np
 
 from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
-from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item
-from xadt.synth.parts import Item, mat, shell_box, texture
+from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item, zipper
+from xadt.synth.parts import (
+    ALONG_X,
+    ALONG_Y,
+    Item,
+    Part,
+    box,
+    cylinder,
+    mat,
+    shell_box,
+    shell_cylinder,
+    spline,
+    texture,
+    tube,
+)
 from xadt.synth.render import (
     DOSE_HIGH,
     DOSE_LOW,
@@ -37,12 +50,14 @@ WIDTH_SIGMA = 0.43
 """Log-SD of the width: the inter-quartile range is then about 507–906 px."""
 WIDTH_RANGE = (300, 1500)
 """Widths are clipped to this range, px at scale 1."""
-BLUR_MM = 1.0
+BLUR_MM = 1.4
 """Detector blur, Gaussian SD in mm."""
 SCATTER = 0.04
 """Scattered photons reaching the detector, as a share of the photons the object removes."""
 SCATTER_MM = 60.0
 """Spread (Gaussian SD, mm) of the scatter veil."""
+SOURCE_MM = 700.0
+"""With ``line_scan``: distance from the X-ray source to the middle of the parcel, mm."""
 ROW_GAIN_SD = 0.004
 """Relative SD of the gain left on each detector row after calibration."""
 MASK_ATTENUATION = 0.01
@@ -151,17 +166,25 @@ class _Layout:
     description: dict[str, Any]
 
 
+PARCEL_KINDS = {"box": 0.55, "mailer": 0.2, "holdall": 0.15, "suitcase": 0.1}
+"""How often each kind of container is sent: a cardboard box, a padded mailer, a soft holdall or
+backpack, a suitcase with a trolley handle."""
+
+
 def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
-    bag = rng.random() < 0.25
+    kind = list(PARCEL_KINDS)[int(rng.choice(len(PARCEL_KINDS), p=list(PARCEL_KINDS.values())))]
     margin = rng.uniform(10, 45, size=2)
     yaw = float(rng.uniform(-0.06, 0.06))
     lx = max(width_mm - margin.sum() - 700 * abs(math.sin(yaw)), 150.0)
-    if bag:  # a padded mailer: flat, and only as wide as what is in it
+    if kind == "mailer":  # flat, and only as wide as what is in it
         ly = float(np.clip(lx * rng.uniform(0.35, 0.75), 100, 500))
         lz = float(rng.uniform(30, 120))
-    else:
+    elif kind == "box":
         ly = float(np.clip(lx * rng.uniform(0.4, 1.0), 120, 680))
         lz = float(np.clip(min(lx, ly) * rng.uniform(0.25, 0.85), 60, 520))
+    else:  # luggage lies flat on the belt: long, fairly deep, not very tall
+        ly = float(np.clip(lx * rng.uniform(0.5, 0.8), 200, 600))
+        lz = float(np.clip(min(lx, ly) * rng.uniform(0.3, 0.55), 120, 330))
     belt = float(rng.uniform(15, 40))
     centre = np.array(
         [
@@ -171,25 +194,78 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         ]
     )
     box_rot = rotation(yaw=yaw)
-    wall = float(rng.uniform(3, 7))
-    if bag:
+    size = (lx, ly, lz)
+    if kind == "mailer":
         skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
-        name, shell = "padded mailer", shell_box((0, 0, 0), (lx, ly, lz), 4.0, skin)
-    else:
+        name, shell, wall = "padded mailer", shell_box((0, 0, 0), size, 4.0, skin), 4.0
+    elif kind == "box":
+        wall = float(rng.uniform(3, 7))
         name = "cardboard box"
-        outer, cavity = shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3))
+        outer, cavity = shell_box((0, 0, 0), size, wall, mat("cardboard", rng, 0.3))
         # Flutes on the walls: outer solid and cavity share the pattern, so it cancels inside.
-        flutes = texture(rng, "flutes", 0.5)
+        flutes = texture(rng, "flutes", 0.15)
         shell = [replace(outer, texture=flutes), replace(cavity, texture=flutes)]
+    else:
+        name, shell, wall = _luggage(rng, kind, size)
     items = [Item(name, "parcel", shell).moved(box_rot, centre)]
-    half = np.array([lx, ly, lz]) / 2 - (4.0 if bag else wall)
+    half = np.array(size) / 2 - wall
     return _Layout(
         items,
         box_rot,
         centre,
         half,
-        {"kind": "bag" if bag else "box", "size_mm": [round(lx), round(ly), round(lz)]},
+        {"kind": kind, "size_mm": [round(lx), round(ly), round(lz)]},
     )
+
+
+def _luggage(
+    rng: np.random.Generator, kind: str, size: tuple[float, float, float]
+) -> tuple[str, list[Part], float]:
+    """The shell of a holdall or suitcase: fabric or plastic walls, zips round the edges,
+    handles and buckles; a suitcase adds its trolley tubes, wheels and corner guards."""
+    lx, ly, lz = size
+    if kind == "suitcase":
+        wall = float(rng.uniform(2.5, 4))
+        skin = mat(str(rng.choice(["polycarbonate", "nylon", "plastic"])), rng, 0.1)
+    else:
+        wall = float(rng.uniform(1.5, 3))
+        skin = mat(str(rng.choice(["nylon", "polyethylene", "leather"])), rng, 0.1)
+        skin = skin.with_density(skin.rho * 0.6)
+    outer, cavity = shell_box((0, 0, 0), size, wall, skin)
+    weave = texture(rng, "weave", 0.2)
+    parts = [replace(outer, texture=weave), replace(cavity, texture=weave)]
+    zip_metal = mat(str(rng.choice(["nickel", "brass", "nylon"])))
+    x, y, z = lx / 2 - 4, ly / 2 - 4, lz * float(rng.uniform(0.15, 0.4))
+    rim = np.array([[-x, -y, z], [x, -y, z], [x, y, z], [-x, y, z], [-x, -y, z]])
+    parts.append(zipper(rng, rim, zip_metal))
+    for _ in range(int(rng.integers(0, 3))):  # pocket zips
+        y0 = float(rng.uniform(-y, y))
+        line = np.array([[-x * 0.7, y0, lz / 2 - 3], [x * 0.7, y0, lz / 2 - 3]])
+        parts.append(zipper(rng, line, zip_metal))
+    handle = spline(np.array([[-60, 0, lz / 2], [0, 0, lz / 2 + 25], [60, 0, lz / 2]]), 20)
+    parts.append(tube(handle, 9, mat("plastic") if kind == "suitcase" else skin.with_density(1.0)))
+    for sx in (-1, 1):  # buckles or handle mounts
+        parts.append(
+            box((sx * 70, 0, lz / 2), (22, 30, 6), mat(str(rng.choice(["zinc", "plastic"]))))
+        )
+    if kind == "suitcase":
+        tube_r = float(rng.uniform(7, 10))
+        for sy in (-1, 1):  # trolley: two aluminium tubes inside the back panel, a steel base
+            at = (0, sy * ly * 0.3, -lz / 2 + wall + tube_r)
+            parts += shell_cylinder(at, tube_r, lx * 0.85, 1.2, mat("aluminium"), ALONG_X)
+        parts.append(box((-lx * 0.4, 0, -lz / 2 + 8), (40, ly * 0.65, 3), mat("steel")))
+        for sy in (-1, 1):
+            for sx in (-1, 1) if rng.random() < 0.5 else (-1,):
+                at = (sx * (lx / 2 - 25), sy * (ly / 2 - 25), -lz / 2 + 20)
+                parts.append(cylinder(at, 22, 18, mat("rubber"), ALONG_Y))
+                parts.append(cylinder(at, 4, 30, mat("steel"), ALONG_Y))
+                parts.append(box(at, (50, 40, 40), mat("plastic")))
+    else:
+        strap = np.array(
+            [[-lx / 2, -ly * 0.3, lz / 2], [0, -ly * 0.1, lz / 2 + 10], [lx / 2, -ly * 0.3, lz / 2]]
+        )
+        parts.append(tube(spline(strap, 30), 12, mat("nylon").with_density(0.9)))
+    return ("suitcase" if kind == "suitcase" else "holdall"), parts, wall
 
 
 def _fill(
@@ -296,6 +372,7 @@ def make_parcel(
     scale: float = 1.0,
     energies: bool = False,
     dose: float = 1.0,
+    line_scan: bool = False,
 ) -> SynthScan:
     """Generate one dual-view parcel scan.
 
@@ -307,6 +384,9 @@ def make_parcel(
             of the same parcel.
         energies: also return the uint16 high- and low-energy transmission images.
         dose: photon dose relative to the default; noise SD scales as 1/sqrt(dose).
+        line_scan: project with a fan beam from a source :data:`SOURCE_MM` from the parcel's
+            middle, magnifying across the belt what lies nearer the source, instead of parallel
+            rays.
 
     Returns:
         The scan, its ground truth and a JSON-ready description.
@@ -352,7 +432,7 @@ def make_parcel(
     masks: list[np.ndarray] = []
     visibility = []
     for view in views:
-        proj = project(parts, view)
+        proj = project(parts, view, SOURCE_MM if line_scan else None)
         # Calibration leaves each detector row a slightly different gain: faint streaks along
         # the belt, the same in both channels of one row.
         gain = 1 + ROW_GAIN_SD * standard_normal(rng, (view.shape[0],))
