@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from xadt.cli.app import app
 from xadt.colour import attenuation_ratio, false_colour
 from xadt.errors import XadtError
-from xadt.synth import THREATS, dataset, make_parcel, write_dataset
+from xadt.synth import THREATS, dataset, make_parcel, realism, write_dataset
 from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS
 from xadt.synth.realism import baseline_aurocs
@@ -451,3 +451,100 @@ def test_baseline_features_do_not_solve_the_task() -> None:
     aurocs = baseline_aurocs(200, 200, seed=12, scale=0.25)
     for feature, auc in aurocs.items():
         assert max(auc, 1 - auc) <= 0.80, (feature, aurocs)
+
+
+def test_breakdown_joins_scores_with_the_manifest() -> None:
+    from xadt.synth.breakdown import breakdown, far_at_detection
+
+    manifest = {
+        "scans": [
+            *({"id": f"n{i}", "split": "test-normal", "threat": None} for i in range(10)),
+            *(
+                {
+                    "id": f"t{i}",
+                    "split": "test-threat",
+                    "threat": {"kind": "knife" if i < 2 else "pistol", "difficulty": "easy"},
+                }
+                for i in range(4)
+            ),
+        ]
+    }
+    scores = {f"n{i}": float(i) for i in range(10)} | {"t0": 0.5, "t1": 1.5, "t2": 20, "t3": 30}
+    report = {"scans": [{"id": k, "score": v} for k, v in scores.items()]}
+    rows = {r["group"]: r for r in breakdown(report, manifest)}
+    assert rows["kind: pistol"]["auroc"] == 1.0
+    assert rows["kind: pistol"]["n"] == 2
+    # Knife scores 0.5 and 1.5 beat 1 and 2 of the 10 normals: AUROC (1 + 2) / 20.
+    assert rows["kind: knife"]["auroc"] == pytest.approx(0.15)
+    assert rows["difficulty: easy"]["n"] == 4
+    # 90% detection of scores 0.5, 1.5, 20, 30 needs the threshold at 0.5: 9 of 10 normals flag.
+    assert far_at_detection(np.arange(10.0), np.array([0.5, 1.5, 20, 30])) == pytest.approx(0.9)
+
+
+# ---------------------------------------------------------------- Fréchet distance to real X-ray
+
+REFERENCE_NPZ = Path(__file__).resolve().parents[1] / realism.REFERENCE
+
+
+def test_protocol_windows_follow_the_reference_readme() -> None:
+    # 500 rows: n = ceil(276 / 112) + 1 = 4 offsets; 700 columns: ceil(476 / 112) + 1 = 6.
+    image = np.zeros((500, 700, 3), np.uint8)
+    all_windows = realism.protocol_windows(image, None)
+    assert all_windows.shape == (4 * 6, 224, 224, 3)
+    kept = realism.protocol_windows(image, 7)
+    assert kept.shape == (12, 224, 224, 3)
+    # A side shorter than 224 is padded with white, centred.
+    small = realism.protocol_windows(np.zeros((100, 224, 3), np.uint8), 0)
+    assert small.shape == (1, 224, 224, 3)
+    assert (small[0, :62] == 255).all()
+    assert (small[0, 62:162] == 0).all()
+
+
+def test_protocol_crop_keeps_components_of_at_least_one_percent() -> None:
+    image = np.full((200, 300, 3), 255, np.uint8)
+    image[50:120, 100:220] = 80  # a parcel
+    image[10:13, 10:13] = 0  # speckle: removed by the 5x5 opening
+    cropped = realism.protocol_crop(image)
+    assert cropped.shape == (70, 120, 3)
+    np.testing.assert_array_equal(
+        realism.protocol_crop(np.full((50, 50, 3), 255, np.uint8)).shape, (50, 50, 3)
+    )
+
+
+def test_frechet_distance_of_gaussians() -> None:
+    rng = np.random.default_rng(0)
+    d = 8
+    cov = np.diag(np.linspace(0.5, 2.0, d))
+    ref = realism.Reference(np.zeros(d), cov, np.sqrt(cov))
+    same = rng.multivariate_normal(np.zeros(d), cov, 20000)
+    assert realism.frechet_distance(same, ref) == pytest.approx(0.0, abs=0.05)
+    shifted = same + 3.0
+    # Only the means differ: FD = |m1 - m2|^2 = 9 d.
+    assert realism.frechet_distance(shifted, ref) == pytest.approx(9 * d, rel=0.02)
+
+
+def test_check_realism_says_so_when_the_reference_is_absent(tmp_path: Path) -> None:
+    args = ["synth", str(tmp_path / "o"), "--normal", "1", "--test-normal", "0", "--threat", "0"]
+    missing = tmp_path / "none.npz"
+    result = CliRunner().invoke(
+        app,
+        [*args, "--scale", "0.1", "--workers", "1", "--check-realism", "--reference", str(missing)],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"realism check skipped: no real X-ray reference statistics at {missing}" in " ".join(
+        result.output.split()
+    )
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REFERENCE_NPZ.is_file(), reason=f"no real X-ray reference at {REFERENCE_NPZ}"
+)
+def test_frechet_distance_of_the_simulator_is_below_the_old_one() -> None:
+    # The previous simulator measured 243.4 (the reference README: 243.5) on these parcels.
+    ref = realism.Reference.load(REFERENCE_NPZ)
+    views = (generate(5, "train-normal", i).views[0] for i in range(100))
+    result = realism.frechet_to_reference(views, ref)
+    assert result.n_images == 100
+    assert result.mean < 200

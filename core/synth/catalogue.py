@@ -1056,9 +1056,45 @@ FLAT_GOODS = ("paper", "phone", "cutlery", "keys", "coins", "circuit board")
 """Goods thin enough for any mailer."""
 
 
-def draw_item(rng: np.random.Generator, names: tuple[str, ...] | None = None) -> Item:
-    """One normal item, its kind drawn by catalogue frequency (from ``names`` if given)."""
-    keys = tuple(CATALOGUE) if names is None else names
-    weights = np.array([CATALOGUE[k][0] for k in keys])
-    name = keys[int(rng.choice(len(keys), p=weights / weights.sum()))]
-    return CATALOGUE[name][1](rng)
+LUGGAGE_GOODS = {
+    "folded clothes": 30,
+    "clothes": 15,
+    "shoes": 8,
+    "toiletry bag": 5,
+    "toiletries": 4,
+    "books": 4,
+    "phone": 2,
+    "charger": 2,
+    "cable": 2,
+    "umbrella": 2,
+    "accessories": 4,
+    "laptop": 1.5,
+    "bottle": 2,
+    "food": 2,
+    "headphones": 1.5,
+    "power bank": 1,
+    "toy": 1,
+}
+"""What people pack in a holdall or suitcase, with its own frequencies: mostly clothes."""
+
+
+def draw_item(
+    rng: np.random.Generator,
+    names: tuple[str, ...] | None = None,
+    weights: dict[str, float] | None = None,
+) -> Item:
+    """One normal item, its kind drawn by catalogue frequency (from ``names`` if given), or by
+    ``weights`` (name → relative frequency) if given."""
+    if weights is not None:
+        keys = tuple(weights)
+        w = np.array(list(weights.values()), dtype=np.float64)
+    else:
+        keys = tuple(CATALOGUE) if names is None else names
+        w = np.array([CATALOGUE[k][0] for k in keys], dtype=np.float64)
+    name = keys[int(rng.choice(len(keys), p=w / w.sum()))]
+    item = CATALOGUE[name][1](rng)
+    # Nothing real is a uniform slab: density and thickness wander over an item. One pattern for
+    # all its plain parts, so a cavity cancels its shell exactly where they overlap.
+    wander = texture(rng, "blotch", _u(rng, 0.05, 0.2))
+    item.parts = [p if p.texture is not None else replace(p, texture=wander) for p in item.parts]
+    return item

@@ -14,7 +14,15 @@ import numpy as np
 
 from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
-from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item, zipper
+from xadt.synth.catalogue import (
+    DENSE,
+    FLAT_GOODS,
+    LUGGAGE_GOODS,
+    METAL_HEAVY,
+    VOID_FILL,
+    draw_item,
+    zipper,
+)
 from xadt.synth.parts import (
     ALONG_X,
     ALONG_Y,
@@ -58,7 +66,7 @@ SCATTER_MM = 60.0
 """Spread (Gaussian SD, mm) of the scatter veil."""
 SOURCE_MM = 700.0
 """With ``line_scan``: distance from the X-ray source to the middle of the parcel, mm."""
-ROW_GAIN_SD = 0.004
+ROW_GAIN_SD = 0.002
 """Relative SD of the gain left on each detector row after calibration."""
 MASK_ATTENUATION = 0.01
 """A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
@@ -72,7 +80,7 @@ ITEM_VOLUME = 2.5e6
 """Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
 MAX_ITEMS = 40
 """Most goods in one parcel."""
-PADDED_P = 0.75
+PADDED_P = 0.6
 """How often the space left in a parcel is padded with void fill."""
 FILL_A, FILL_B = 3.5, 1.5
 """Beta parameters of how full a parcel is packed (mean 0.7)."""
@@ -273,12 +281,13 @@ def _fill(
     layout: _Layout,
     count: int,
     names: tuple[str, ...] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> list[str]:
     placed_names: list[str] = []
     tries = 0
     while len(placed_names) < count and tries < max(3 * count, 10):
         tries += 1
-        item = draw_item(rng, names)
+        item = draw_item(rng, names, weights)
         placed = _fit(rng, item, layout.half, ("flat", "edge", "any"), (0.72, 0.2, 0.08))
         if placed is None:
             continue
@@ -297,7 +306,7 @@ def _item_counts(rng: np.random.Generator, half: np.ndarray) -> tuple[int, int]:
     goods = int(np.clip(round(fill * capacity), 2, MAX_ITEMS))
     padding = 0
     if rng.random() < PADDED_P:
-        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.5, 1.0)), 1, 10))
+        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.2, 0.6)), 1, 8))
     return goods, padding
 
 
@@ -412,10 +421,12 @@ def make_parcel(
         # The threat is added to a parcel packed as normal ones are; the dense items laid over
         # a hidden threat take the place of goods, so hiding it adds no clutter of its own.
         count = max(count - len(OCCLUDERS[difficulty]), 1)
-    names = _fill(rng, layout, count)
+    luggage = layout.description["kind"] in ("holdall", "suitcase")
+    names = _fill(rng, layout, count, weights=LUGGAGE_GOODS if luggage else None)
     if not names:  # nothing drawn fitted (a flat mailer): send something flat instead
         names = _fill(rng, layout, 1, FLAT_GOODS)
-    names += _fill(rng, layout, padding, VOID_FILL)
+    if not luggage:  # clothes are the padding in a bag
+        names += _fill(rng, layout, padding, VOID_FILL)
     threat_info = None
     if threat is not None and difficulty is not None:
         item, threat_info, occluders = _place_threat(rng, layout, threat, difficulty)
