@@ -17,6 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from xadt.errors import XadtError
+
 
 def _positive_scale(value: float) -> float:
     if not 0.05 <= value <= 2.0:
@@ -66,11 +68,36 @@ def synth(
             help="Processes generating scans (default: one per CPU core).",
         ),
     ] = None,
+    line_scan: Annotated[
+        bool,
+        typer.Option(
+            "--line-scan", help="Fan-beam (line-scan) geometry: magnification across the belt."
+        ),
+    ] = False,
+    check_realism: Annotated[
+        bool,
+        typer.Option(
+            "--check-realism",
+            help="Then measure the Fréchet distance of the normal scans' top views to real X-ray "
+            "window statistics (needs 50+ normal scans).",
+        ),
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Real X-ray statistics for --check-realism (default: "
+            "../shared/data/xray-reference/real-benign-lite0-windows.npz).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Generate synthetic dual-view X-ray parcels: normal scans to train on, and a test set of
     normal and threat scans with threat masks and a manifest."""
     from xadt.synth.dataset import write_dataset
+    from xadt.synth.realism import REFERENCE, Reference, dataset_views, frechet_to_reference, report
 
+    reference = reference or REFERENCE
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     columns = (
         TextColumn("generating"),
@@ -92,6 +119,7 @@ def synth(
             overwrite=overwrite,
             scale=scale,
             workers=n_workers,
+            line_scan=line_scan,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
     d = manifest["difficulty"]
@@ -101,3 +129,12 @@ def synth(
         f"unrecognisable {d['unrecognisable']}); manifest: {out / 'manifest.json'}",
         highlight=False,
     )
+
+    if check_realism:
+        try:
+            ref = Reference.load(reference)
+        except XadtError as err:
+            Console().print(f"realism check skipped: {err}", highlight=False)
+            return
+        result = frechet_to_reference(dataset_views(out), ref)
+        Console().print(report(result), highlight=False)

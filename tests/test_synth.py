@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from xadt.cli.app import app
 from xadt.colour import attenuation_ratio, false_colour
 from xadt.errors import XadtError
-from xadt.synth import THREATS, dataset, make_parcel, write_dataset
+from xadt.synth import THREATS, dataset, make_parcel, realism, write_dataset
 from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS
 from xadt.synth.realism import baseline_aurocs
-from xadt.synth.render import expose, project
+from xadt.synth.render import SPECTRUM_HIGH, SPECTRUM_LOW, expose, project, scatter_veil
 from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Tube, View, rotation
 
 SMALL = 0.2  # 153 px high: a scan in ~20 ms
@@ -191,8 +191,8 @@ def _render(material: str, thickness: float) -> np.ndarray:
 
     view = _view((16, 16))
     part = box((8, 8, 0), (12, 12, thickness), MATERIALS[material])
-    low, high, _ = project([part], view)
-    t_hi, t_lo = np.exp(-high), np.exp(-low)
+    proj = project([part], view)
+    t_hi, t_lo = proj.transmission(SPECTRUM_HIGH), proj.transmission(SPECTRUM_LOW)
     return false_colour(t_hi, t_lo)[8, 8].astype(float)
 
 
@@ -228,7 +228,7 @@ def test_photon_noise_falls_with_dose() -> None:
     att = np.full((200, 200), 1.0, np.float32)
     sds = []
     for photons in (1e3, 1e4, 1e5):
-        t = expose(att, photons, np.random.default_rng(0), blur=0.0)
+        t = expose(np.exp(-att), photons, np.random.default_rng(0), blur=0.0)
         assert t.mean() == pytest.approx(np.exp(-1), rel=0.01)
         sds.append(t.std())
     # Poisson: relative SD = 1/sqrt(counts), so 10x the dose gives sqrt(10) less noise.
@@ -236,6 +236,99 @@ def test_photon_noise_falls_with_dose() -> None:
     assert sds[1] / sds[2] == pytest.approx(np.sqrt(10), rel=0.1)
     expected = np.sqrt(1e3 * np.exp(-1)) / 1e3
     assert sds[0] == pytest.approx(expected, rel=0.05)
+
+
+def test_monochromatic_attenuation_matches_the_material_model() -> None:
+    from xadt.colour import E_HIGH, E_LOW
+    from xadt.synth.parts import box
+
+    steel = MATERIALS["steel"]
+    proj = project([box((8, 8, 0), (12, 12, 3.0), steel)], _view((16, 16)))
+    assert proj.attenuation(E_LOW)[8, 8] == pytest.approx(3 * steel.mu[0], rel=1e-4)
+    assert proj.attenuation(E_HIGH)[8, 8] == pytest.approx(3 * steel.mu[1], rel=1e-4)
+
+
+def test_thick_metal_hardens_the_beam() -> None:
+    from xadt.synth.parts import box
+
+    per_mm = []
+    for mm in (0.5, 2.0, 8.0):
+        proj = project([box((8, 8, 0), (12, 12, mm), MATERIALS["steel"])], _view((16, 16)))
+        per_mm.append(-np.log(proj.transmission(SPECTRUM_LOW)[8, 8]) / mm)
+    # The soft part of the spectrum is used up first: attenuation per mm falls with thickness.
+    assert per_mm[0] > per_mm[1] > per_mm[2]
+    assert per_mm[2] < 0.8 * per_mm[0]
+    air = project([], _view((4, 4))).transmission(SPECTRUM_HIGH)
+    np.testing.assert_array_equal(air, 1.0)
+
+
+def test_scatter_veil_lifts_dense_regions_and_spreads() -> None:
+    t = np.ones((200, 200), np.float32)
+    t[80:120, 80:120] = 0.01
+    veiled = scatter_veil(t, 0.05, 30)
+    assert veiled[100, 100] > 0.02
+    assert veiled[100, 100] < 0.05
+    assert veiled.max() <= 1.0
+    # A low-frequency veil: inside the block it barely changes over a few pixels.
+    assert abs(veiled[100, 100] - veiled[100, 104]) < 0.002
+    np.testing.assert_array_equal(scatter_veil(t, 0.0, 30), t)
+
+
+def test_line_scan_magnifies_across_the_belt_what_lies_nearer_the_source() -> None:
+    from xadt.synth.parts import box
+
+    view = _view((200, 120))  # rows = y, columns = x (the belt), rays down z
+    near = box((60, 50, 50), (20, 20, 10), MATERIALS["steel"])  # higher: nearer the source
+    far = box((60, 150, -50), (20, 20, 10), MATERIALS["steel"])
+    flat = project([near, far], view).compton
+    fan = project([near, far], view, source_mm=300).compton
+
+    def size(img: np.ndarray, rows: slice) -> tuple[int, int]:
+        on = img[rows] > 0.5 * img.max()
+        return int(on.any(axis=1).sum()), int(on.any(axis=0).sum())
+
+    side, _ = size(flat, slice(0, 100))
+    assert size(flat, slice(100, 200)) == (side, side)
+    near_rows, near_cols = size(fan, slice(0, 100))
+    far_rows, far_cols = size(fan, slice(100, 200))
+    assert near_rows > side > far_rows
+    assert near_cols == far_cols == side  # the belt axis is not magnified
+    # Magnification spreads a part's line integral over more rows; it does not thicken it.
+    assert fan.max() == pytest.approx(flat.max(), rel=0.02)
+
+
+def test_threats_are_assemblies_of_materials() -> None:
+    from xadt.synth.threats import knife, pistol, revolver
+
+    loaded = [pistol(np.random.default_rng(s)) for s in range(12)]
+    assert any({"brass", "lead", "powder"} <= {p.material.name for p in g.parts} for g in loaded)
+    assert any("gf-nylon" in {p.material.name for p in g.parts} for g in loaded)
+    cylinder = revolver(np.random.default_rng(1))
+    assert sum(p.sign < 0 for p in cylinder.parts) >= 5  # chambers and bore are cavities
+    for s in range(10):
+        blade = [p for p in knife(np.random.default_rng(s), True).parts if p.sign > 0]
+        # Two plates: the whole blade and the thicker spine band, so it thins to the edge.
+        assert len(blade) >= 2
+        widths = sorted(float(p.shape.half_extents()[1]) for p in blade)
+        assert widths[0] < widths[-1]
+
+
+def test_parcels_are_rarely_near_empty() -> None:
+    from xadt.synth.parcel import FILL_A, FILL_B
+
+    fill = np.random.default_rng(0).beta(FILL_A, FILL_B, 20000)
+    assert (fill < 0.3).mean() < 0.05
+    items = [len(generate(3, "test-normal", i, scale=0.1).contents["items"]) for i in range(30)]
+    assert np.median(items) >= 5
+
+
+def test_a_threat_is_added_to_the_normal_parcel_of_the_same_state() -> None:
+    for seed in range(4):
+        normal = make_parcel(np.random.default_rng(seed), scale=0.1)
+        threat = make_parcel(np.random.default_rng(seed), threat="knife", scale=0.1)
+        assert threat.contents["parcel"] == normal.contents["parcel"]
+        if threat.contents["threat"]["difficulty"] == "easy":
+            assert threat.contents["items"] == normal.contents["items"]
 
 
 # ---------------------------------------------------------------- data set and CLI
@@ -358,3 +451,100 @@ def test_baseline_features_do_not_solve_the_task() -> None:
     aurocs = baseline_aurocs(200, 200, seed=12, scale=0.25)
     for feature, auc in aurocs.items():
         assert max(auc, 1 - auc) <= 0.80, (feature, aurocs)
+
+
+def test_breakdown_joins_scores_with_the_manifest() -> None:
+    from xadt.synth.breakdown import breakdown, far_at_detection
+
+    manifest = {
+        "scans": [
+            *({"id": f"n{i}", "split": "test-normal", "threat": None} for i in range(10)),
+            *(
+                {
+                    "id": f"t{i}",
+                    "split": "test-threat",
+                    "threat": {"kind": "knife" if i < 2 else "pistol", "difficulty": "easy"},
+                }
+                for i in range(4)
+            ),
+        ]
+    }
+    scores = {f"n{i}": float(i) for i in range(10)} | {"t0": 0.5, "t1": 1.5, "t2": 20, "t3": 30}
+    report = {"scans": [{"id": k, "score": v} for k, v in scores.items()]}
+    rows = {r["group"]: r for r in breakdown(report, manifest)}
+    assert rows["kind: pistol"]["auroc"] == 1.0
+    assert rows["kind: pistol"]["n"] == 2
+    # Knife scores 0.5 and 1.5 beat 1 and 2 of the 10 normals: AUROC (1 + 2) / 20.
+    assert rows["kind: knife"]["auroc"] == pytest.approx(0.15)
+    assert rows["difficulty: easy"]["n"] == 4
+    # 90% detection of scores 0.5, 1.5, 20, 30 needs the threshold at 0.5: 9 of 10 normals flag.
+    assert far_at_detection(np.arange(10.0), np.array([0.5, 1.5, 20, 30])) == pytest.approx(0.9)
+
+
+# ---------------------------------------------------------------- Fréchet distance to real X-ray
+
+REFERENCE_NPZ = Path(__file__).resolve().parents[1] / realism.REFERENCE
+
+
+def test_protocol_windows_follow_the_reference_readme() -> None:
+    # 500 rows: n = ceil(276 / 112) + 1 = 4 offsets; 700 columns: ceil(476 / 112) + 1 = 6.
+    image = np.zeros((500, 700, 3), np.uint8)
+    all_windows = realism.protocol_windows(image, None)
+    assert all_windows.shape == (4 * 6, 224, 224, 3)
+    kept = realism.protocol_windows(image, 7)
+    assert kept.shape == (12, 224, 224, 3)
+    # A side shorter than 224 is padded with white, centred.
+    small = realism.protocol_windows(np.zeros((100, 224, 3), np.uint8), 0)
+    assert small.shape == (1, 224, 224, 3)
+    assert (small[0, :62] == 255).all()
+    assert (small[0, 62:162] == 0).all()
+
+
+def test_protocol_crop_keeps_components_of_at_least_one_percent() -> None:
+    image = np.full((200, 300, 3), 255, np.uint8)
+    image[50:120, 100:220] = 80  # a parcel
+    image[10:13, 10:13] = 0  # speckle: removed by the 5x5 opening
+    cropped = realism.protocol_crop(image)
+    assert cropped.shape == (70, 120, 3)
+    np.testing.assert_array_equal(
+        realism.protocol_crop(np.full((50, 50, 3), 255, np.uint8)).shape, (50, 50, 3)
+    )
+
+
+def test_frechet_distance_of_gaussians() -> None:
+    rng = np.random.default_rng(0)
+    d = 8
+    cov = np.diag(np.linspace(0.5, 2.0, d))
+    ref = realism.Reference(np.zeros(d), cov, np.sqrt(cov))
+    same = rng.multivariate_normal(np.zeros(d), cov, 20000)
+    assert realism.frechet_distance(same, ref) == pytest.approx(0.0, abs=0.05)
+    shifted = same + 3.0
+    # Only the means differ: FD = |m1 - m2|^2 = 9 d.
+    assert realism.frechet_distance(shifted, ref) == pytest.approx(9 * d, rel=0.02)
+
+
+def test_check_realism_says_so_when_the_reference_is_absent(tmp_path: Path) -> None:
+    args = ["synth", str(tmp_path / "o"), "--normal", "1", "--test-normal", "0", "--threat", "0"]
+    missing = tmp_path / "none.npz"
+    result = CliRunner().invoke(
+        app,
+        [*args, "--scale", "0.1", "--workers", "1", "--check-realism", "--reference", str(missing)],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"realism check skipped: no real X-ray reference statistics at {missing}" in " ".join(
+        result.output.split()
+    )
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REFERENCE_NPZ.is_file(), reason=f"no real X-ray reference at {REFERENCE_NPZ}"
+)
+def test_frechet_distance_of_the_simulator_is_below_the_old_one() -> None:
+    # The previous simulator measured 243.4 (the reference README: 243.5) on these parcels.
+    ref = realism.Reference.load(REFERENCE_NPZ)
+    views = (generate(5, "train-normal", i).views[0] for i in range(100))
+    result = realism.frechet_to_reference(views, ref)
+    assert result.n_images == 100
+    assert result.mean < 200

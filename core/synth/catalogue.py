@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
+from xadt.synth.materials import Material
 from xadt.synth.parts import (
     ALONG_X,
     ALONG_Y,
@@ -21,7 +23,9 @@ from xadt.synth.parts import (
     cylinder,
     ellipse_points,
     ellipsoid,
+    helix,
     mat,
+    outline_plate,
     plate,
     polygon,
     shell_box,
@@ -62,13 +66,26 @@ def folded_clothes(rng: np.random.Generator) -> Item:
         rot = rotation(yaw=_u(rng, -0.08, 0.08))
         size = (length * _u(rng, 0.85, 1.0), width * _u(rng, 0.8, 1.0), t)
         c = (_u(rng, -12, 12), _u(rng, -12, 12), z + t / 2)
-        parts.append(box(c, size, m, rot, texture=texture(rng, "wrinkle", _u(rng, 0.15, 0.35))))
+        kind = "weave" if rng.random() < 0.4 else "wrinkle"
+        parts.append(box(c, size, m, rot, texture=texture(rng, kind, _u(rng, 0.15, 0.35))))
+        # Seams and hems: doubled fabric along the folded edges and across the garment.
+        for s in (-1, 1):
+            edge = rot @ np.array([0, s * size[1] / 2 - 4 * s, 0]) + np.array(c)
+            parts.append(box(tuple(edge), (size[0], 6, t * 0.5), m.with_density(m.rho * 2), rot))
+        if rng.random() < 0.4:  # a pocket or a collar
+            pc = rot @ np.array([_u(rng, -60, 60), _u(rng, -50, 50), 0]) + np.array(c)
+            parts.append(box(tuple(pc), (_u(rng, 60, 120), _u(rng, 50, 100), 2), m, rot))
         z += t
     top = z
-    if rng.random() < 0.35:
+    if rng.random() < 0.4:
         zip_len = width * _u(rng, 0.5, 0.9)
         pts = np.array([[_u(rng, -60, 60), -zip_len / 2, top / 2], [0, zip_len / 2, top / 2]])
-        parts.append(tube(pts, _u(rng, 1.5, 3), mat(_pick(rng, ("brass", "steel", "nylon")))))
+        parts.append(zipper(rng, pts, mat(_pick(rng, ("brass", "steel", "nylon")))))
+    if fabric == "denim" and rng.random() < 0.7:  # jeans: copper rivets and a shank button
+        for _ in range(int(rng.integers(4, 8))):
+            at = (_u(rng, -length / 3, length / 3), _u(rng, -width / 3, width / 3), top * 0.6)
+            parts.append(cylinder(at, 3, 3, mat("copper")))
+        parts.append(cylinder((length * 0.35, 0, top * 0.6), 8, 4, mat("steel")))
     if rng.random() < 0.4:
         button = mat(_pick(rng, ("plastic", "brass", "steel")))
         for k in range(int(rng.integers(2, 7))):
@@ -716,6 +733,185 @@ def hand_tool(rng: np.random.Generator) -> Item:
     return Item(kind, "tools", parts).centred()
 
 
+def appliance(rng: np.random.Generator) -> Item:
+    """A small appliance: a kettle (steel shell, heating ring), a hair dryer (motor, heating
+    coil, fan), or an iron (steel soleplate, plastic body, water tank), with its cable."""
+    kind = _pick(rng, ("kettle", "hair dryer", "iron"))
+    parts: list[Part] = []
+    if kind == "kettle":
+        r, h = _u(rng, 70, 90), _u(rng, 150, 200)
+        body = mat(_pick(rng, ("stainless", "plastic", "plastic")))
+        parts += shell_cylinder((0, 0, 0), r, h, 0.8 if body.z > 20 else 2.5, body, ALONG_X)
+        ring = np.linspace(0, 2 * np.pi, 30)
+        loop = np.column_stack(
+            [np.full_like(ring, -h / 2 + 8), 0.6 * r * np.cos(ring), 0.6 * r * np.sin(ring)]
+        )
+        parts.append(tube(loop, 4, mat("steel")))
+        parts.append(cylinder((-h / 2 + 4, 0, 0), r - 2, 3, mat("stainless"), ALONG_X))
+        handle = spline(np.array([[-h * 0.35, 0, r], [0, 0, r + 35], [h * 0.35, 0, r]]), 30)
+        parts.append(tube(handle, 10, mat("plastic")))
+        parts.append(box((-h * 0.3, 0, r + 10), (30, 12, 20), mat("fr4")))
+    elif kind == "hair dryer":
+        length, r = _u(rng, 150, 230), _u(rng, 35, 45)
+        parts += shell_cylinder((0, 0, 0), r, length, 2.5, mat("plastic"), ALONG_X)
+        parts.append(cylinder((-length * 0.3, 0, 0), 14, 30, mat("steel"), ALONG_X))
+        parts.append(
+            cylinder((-length * 0.3, 0, 0), 12, 24, mat("copper").with_density(4), ALONG_X)
+        )
+        parts.append(helix((-length * 0.05, 0, 0), length * 0.45, r * 0.6, 14, 0.4, mat("nickel")))
+        parts.append(box((length * 0.1, 0, 0), (length * 0.45, r * 1.2, 1.2), mat("ceramic")))
+        grip = rotation(yaw=-math.pi / 2 - 0.25)
+        parts += shell_box(
+            tuple(grip @ np.array([70, 0, 0]) + np.array([-length * 0.2, 0, 0])),
+            (110, 32, 28),
+            2.5,
+            mat("plastic"),
+            grip,
+        )
+    else:
+        length = _u(rng, 220, 280)
+        sole = np.array([[0, -45], [length * 0.7, -45], [length, 0], [length * 0.7, 45], [0, 45]])
+        parts.append(outline_plate(sole, 4, mat(_pick(rng, ("aluminium", "stainless")))))
+        parts.append(outline_plate(sole * 0.9, 3, mat("steel"), z=5))  # heating element
+        parts += shell_box((length * 0.45, 0, 35), (length * 0.8, 80, 60), 2.5, mat("plastic"))
+        parts.append(box((length * 0.45, 0, 30), (length * 0.5, 60, 30), mat("water")))
+        parts.append(
+            tube(
+                spline(
+                    np.array(
+                        [[length * 0.2, 0, 70], [length * 0.5, 0, 100], [length * 0.8, 0, 70]]
+                    ),
+                    20,
+                ),
+                12,
+                mat("plastic"),
+            )
+        )
+    cord = cable(rng)
+    parts += cord.moved(np.eye(3), np.array([0, 0, 60.0])).parts
+    return Item(kind, "appliances", parts).centred()
+
+
+def power_tool(rng: np.random.Generator) -> Item:
+    """A cordless drill or driver: plastic housing with a pistol-like grip, a motor with copper
+    windings and magnets, a steel gearbox and chuck, and a battery pack of lithium cells."""
+    length = _u(rng, 160, 220)
+    housing = mat(_pick(rng, ("plastic", "gf-nylon", "polycarbonate")))
+    outline = np.array([[0, 0], [length, 5], [length, 60], [0, 65], [-10, 30]])
+    parts = [outline_plate(outline, 55, housing, texture=texture(rng, "grain", 0.05))]
+    parts.append(box((length * 0.45, 32, 0), (length * 0.7, 45, 45), housing, sign=-1.0))
+    grip = rotation(yaw=-0.2)
+    parts += shell_box(tuple(np.array([length * 0.3, -55, 0])), (42, 110, 40), 3, housing, grip)
+    parts.append(cylinder((length * 0.3, 32, 0), 18, 50, mat("steel"), ALONG_X))
+    parts.append(cylinder((length * 0.3, 32, 0), 15, 40, mat("copper").with_density(4.5), ALONG_X))
+    parts.append(cylinder((length * 0.65, 32, 0), 17, 40, mat("steel").with_density(5), ALONG_X))
+    parts.append(cylinder((length + 15, 32, 0), 12, 35, mat("steel"), ALONG_X))  # chuck
+    parts.append(cylinder((length + 45, 32, 0), 3, 50, mat("steel"), ALONG_X))  # bit
+    pack = np.array([length * 0.3 - 20, -120, 0])
+    parts += shell_box(tuple(pack), (100, 30, 75), 2.5, housing)
+    for k in range(int(rng.integers(2, 6))):
+        parts.append(
+            cylinder(
+                tuple(pack + np.array([0, 0, (k - 2) * 19.0])), 9, 65, mat("battery-li"), ALONG_X
+            )
+        )
+    return Item("power tool", "tools", parts).centred()
+
+
+def umbrella(rng: np.random.Generator) -> Item:
+    """A folded umbrella: steel shaft and ribs, nylon canopy wrapped round them, a handle."""
+    length = _u(rng, 230, 330) if rng.random() < 0.6 else _u(rng, 600, 850)
+    parts = [cylinder((0, 0, 0), 4.5, length, mat("steel"), ALONG_X)]
+    for k in range(8):
+        a = k * math.pi / 4
+        y, z = 9 * math.cos(a), 9 * math.sin(a)
+        rib = np.array([[-length * 0.4, y * 0.5, z * 0.5], [length * 0.45, y, z]])
+        parts.append(tube(rib, 1.0, mat("steel")))
+    parts.append(
+        ellipsoid(
+            (0, 0, 0),
+            (length * 0.95, 36, 36),
+            mat("nylon").with_density(0.5),
+            texture=texture(rng, "wrinkle", 0.4),
+        )
+    )
+    handle = mat(_pick(rng, ("plastic", "wood", "rubber")))
+    parts.append(cylinder((-length / 2 - 40, 0, 0), 14, 80, handle, ALONG_X))
+    return Item("umbrella", "clothing", parts).centred()
+
+
+def accessories(rng: np.random.Generator) -> Item:
+    """Accessories: a coiled belt with its buckle, a watch, glasses in a case, jewellery."""
+    parts: list[Part] = []
+    if rng.random() < 0.6:
+        t = np.linspace(0, 2 * np.pi * _u(rng, 1.5, 3), 80)
+        rad = 40 + t * 4
+        coil = np.column_stack([rad * np.cos(t), rad * np.sin(t), np.zeros_like(t)])
+        parts.append(tube(coil, _u(rng, 12, 18), mat("leather").with_density(0.5)))
+        frame = np.array([[0, -25], [45, -25], [45, 25], [0, 25]])
+        hole = np.array([[5, -20], [40, -20], [40, 20], [5, 20]])
+        parts.append(
+            outline_plate(
+                frame + coil[0, :2] + np.array([0, 0]),
+                4,
+                mat(_pick(rng, ("zinc", "steel", "brass"))),
+                holes=(hole + coil[0, :2],),
+            )
+        )
+    if rng.random() < 0.5:
+        x = _u(rng, -60, 60)
+        parts.append(cylinder((x, 90, 5), 20, 10, mat("stainless")))
+        parts.append(cylinder((x, 90, 5), 6, 11, mat("brass")))  # movement
+        band = np.column_stack([np.full(12, x), np.linspace(50, 130, 12), np.zeros(12)])
+        parts.append(tube(band, 6, mat(_pick(rng, ("leather", "stainless", "rubber")))))
+    if rng.random() < 0.5:
+        parts += shell_box(
+            (0, -90, 15), (160, 60, 40), 1.5, mat(_pick(rng, ("aluminium", "plastic")))
+        )
+        for s in (-1, 1):
+            lens = ellipse_points(s * 30, -90, 24, 18, 16)
+            parts.append(outline_plate(lens, 3, mat("polycarbonate"), z=15))
+        parts.append(box((0, -75, 15), (140, 2, 2), mat("nickel")))
+    if not parts or rng.random() < 0.3:
+        for _ in range(int(rng.integers(2, 8))):
+            c = (_u(rng, -50, 50), _u(rng, -50, 50), _u(rng, 0, 10))
+            t = np.linspace(0, 2 * np.pi, 20)
+            r = _u(rng, 8, 30)
+            ring = np.column_stack([c[0] + r * np.cos(t), c[1] + r * np.sin(t), np.full(20, c[2])])
+            parts.append(tube(ring, _u(rng, 0.6, 2), mat(_pick(rng, ("brass", "nickel", "tin")))))
+    return Item("accessories", "clothing", parts).centred()
+
+
+def toiletry_bag(rng: np.random.Generator) -> Item:
+    """A zipped soft bag (nylon, lining, a metal zip along its top) holding small items."""
+    size = (_u(rng, 180, 300), _u(rng, 100, 180), _u(rng, 60, 110))
+    parts = [
+        ellipsoid(
+            (0, 0, 0), size, mat("nylon").with_density(0.15), texture=texture(rng, "weave", 0.3)
+        )
+    ]
+    zip_pts = np.array(
+        [
+            [-size[0] * 0.45, size[1] * 0.35, size[2] * 0.3],
+            [size[0] * 0.45, size[1] * 0.35, size[2] * 0.3],
+        ]
+    )
+    parts.append(zipper(rng, zip_pts, mat(_pick(rng, ("brass", "nickel", "nylon")))))
+    parts.append(box(tuple(zip_pts[0]), (20, 10, 4), mat("zinc")))  # slider
+    for _ in range(int(rng.integers(2, 5))):
+        inner = draw_item(rng, ("toiletries", "batteries", "cable", "keys", "coins"))
+        shift = np.array([_u(rng, -50, 50), _u(rng, -30, 30), _u(rng, -15, 15)])
+        parts += inner.moved(rotation(yaw=_u(rng, 0, math.pi)), shift).parts
+    return Item("toiletry bag", "bags", parts).centred()
+
+
+def zipper(rng: np.random.Generator, points: np.ndarray, material: Material) -> Part:
+    """A zip along the polyline ``points``: a chain of teeth, drawn as a tube whose density
+    beads along it."""
+    chain = tube(points, 2.2, material.with_density(material.rho * 0.55))
+    return replace(chain, texture=texture(rng, "grain", 0.6))
+
+
 # ---------------------------------------------------------------- packing and clutter
 
 
@@ -762,9 +958,23 @@ def divider(rng: np.random.Generator) -> Item:
 
 
 _CLUTTER_MATERIALS = (
-    "plastic", "plastic", "rubber", "wood", "paper", "leather", "nylon", "glass", "ceramic",
-    "pvc", "aluminium", "food", "wax", "water", "steel", "brass",
-)  # fmt: skip
+    "plastic",
+    "plastic",
+    "rubber",
+    "wood",
+    "paper",
+    "leather",
+    "nylon",
+    "glass",
+    "ceramic",
+    "pvc",
+    "aluminium",
+    "food",
+    "wax",
+    "water",
+    "steel",
+    "brass",
+)
 
 
 def clutter(rng: np.random.Generator) -> Item:
@@ -813,14 +1023,30 @@ CATALOGUE: dict[str, tuple[float, Generator]] = {
     "foam": (4, foam),
     "crumpled paper": (5, crumpled_paper),
     "inner box": (3, divider),
-    "clutter": (10, clutter),
+    "clutter": (7, clutter),
+    "appliance": (2, appliance),
+    "power tool": (1.5, power_tool),
+    "umbrella": (1.5, umbrella),
+    "accessories": (3, accessories),
+    "toiletry bag": (2.5, toiletry_bag),
 }
 """Normal item generators by name, with their relative frequency in parcels."""
 
-DENSE = ("laptop", "pan", "books", "power bank", "hand tool", "food", "charger", "hardware")
+DENSE = (
+    "laptop",
+    "pan",
+    "books",
+    "power bank",
+    "hand tool",
+    "food",
+    "charger",
+    "hardware",
+    "appliance",
+    "power tool",
+)
 """Items dense enough to hide something beneath them."""
 
-METAL_HEAVY = ("laptop", "pan", "hand tool", "hardware", "power bank")
+METAL_HEAVY = ("laptop", "pan", "hand tool", "hardware", "power bank", "power tool")
 """The densest items, which can hide a threat almost completely."""
 
 VOID_FILL = ("bubble wrap", "foam", "crumpled paper")
@@ -830,9 +1056,45 @@ FLAT_GOODS = ("paper", "phone", "cutlery", "keys", "coins", "circuit board")
 """Goods thin enough for any mailer."""
 
 
-def draw_item(rng: np.random.Generator, names: tuple[str, ...] | None = None) -> Item:
-    """One normal item, its kind drawn by catalogue frequency (from ``names`` if given)."""
-    keys = tuple(CATALOGUE) if names is None else names
-    weights = np.array([CATALOGUE[k][0] for k in keys])
-    name = keys[int(rng.choice(len(keys), p=weights / weights.sum()))]
-    return CATALOGUE[name][1](rng)
+LUGGAGE_GOODS = {
+    "folded clothes": 30,
+    "clothes": 15,
+    "shoes": 8,
+    "toiletry bag": 5,
+    "toiletries": 4,
+    "books": 4,
+    "phone": 2,
+    "charger": 2,
+    "cable": 2,
+    "umbrella": 2,
+    "accessories": 4,
+    "laptop": 1.5,
+    "bottle": 2,
+    "food": 2,
+    "headphones": 1.5,
+    "power bank": 1,
+    "toy": 1,
+}
+"""What people pack in a holdall or suitcase, with its own frequencies: mostly clothes."""
+
+
+def draw_item(
+    rng: np.random.Generator,
+    names: tuple[str, ...] | None = None,
+    weights: dict[str, float] | None = None,
+) -> Item:
+    """One normal item, its kind drawn by catalogue frequency (from ``names`` if given), or by
+    ``weights`` (name → relative frequency) if given."""
+    if weights is not None:
+        keys = tuple(weights)
+        w = np.array(list(weights.values()), dtype=np.float64)
+    else:
+        keys = tuple(CATALOGUE) if names is None else names
+        w = np.array([CATALOGUE[k][0] for k in keys], dtype=np.float64)
+    name = keys[int(rng.choice(len(keys), p=w / w.sum()))]
+    item = CATALOGUE[name][1](rng)
+    # Nothing real is a uniform slab: density and thickness wander over an item. One pattern for
+    # all its plain parts, so a cavity cancels its shell exactly where they overlap.
+    wander = texture(rng, "blotch", _u(rng, 0.05, 0.2))
+    item.parts = [p if p.texture is not None else replace(p, texture=wander) for p in item.parts]
+    return item

@@ -61,10 +61,12 @@ def generate(
     *,
     scale: float = 1.0,
     energies: bool = False,
+    line_scan: bool = False,
 ) -> SynthScan:
     """Scan ``index`` of ``split`` (a key of :data:`SPLITS`) of the data set with ``seed``."""
     threat = threat_kind(seed, index) if split == "test-threat" else None
-    return make_parcel(scan_rng(seed, split, index), threat=threat, scale=scale, energies=energies)
+    rng = scan_rng(seed, split, index)
+    return make_parcel(rng, threat=threat, scale=scale, energies=energies, line_scan=line_scan)
 
 
 def iter_split(
@@ -83,6 +85,7 @@ class _Job:
     index: int
     scale: float
     energies: bool
+    line_scan: bool
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -92,7 +95,14 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 
 def _write_one(job: _Job) -> dict[str, Any]:
-    scan = generate(job.seed, job.split, job.index, scale=job.scale, energies=job.energies)
+    scan = generate(
+        job.seed,
+        job.split,
+        job.index,
+        scale=job.scale,
+        energies=job.energies,
+        line_scan=job.line_scan,
+    )
     sid = scan_id(job.split, job.index)
     folder = job.out / _FOLDERS[job.split]
     files = []
@@ -151,6 +161,7 @@ def write_dataset(
     scale: float = 1.0,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    line_scan: bool = False,
 ) -> dict[str, Any]:
     """Generate a data set of normal training scans and a labelled test set into ``out``.
 
@@ -166,6 +177,7 @@ def write_dataset(
         scale: image size relative to full size (764 px high).
         workers: processes generating scans in parallel (1: in this process).
         progress: called as ``progress(done, total)`` after every scan.
+        line_scan: fan-beam (line-scan) geometry instead of parallel rays.
 
     Returns:
         The manifest (also written to ``out/manifest.json``).
@@ -180,7 +192,7 @@ def write_dataset(
     out = Path(out)
     _prepare(out, overwrite)
     jobs = [
-        _Job(out, seed, split, i, scale, energies)
+        _Job(out, seed, split, i, scale, energies, line_scan)
         for split, count in (
             ("train-normal", normal),
             ("test-normal", test_normal),
@@ -212,6 +224,7 @@ def write_dataset(
         "seed": seed,
         "scale": scale,
         "energies": energies,
+        "line_scan": line_scan,
         "counts": {"train/normal": normal, "test/normal": test_normal, "test/anomalous": threat},
         "difficulty": difficulty,
         "scans": entries,

@@ -1,6 +1,8 @@
 """A picture of the simulator: normal and threat parcels, both views, threat masks outlined.
 
-Run ``python -m xadt.synth.grid docs/synth-grid.png`` to regenerate the picture in the docs.
+Run ``python -m xadt.synth.grid docs/synth-grid.png --old-row OLD.png`` to regenerate the picture
+in the docs; ``OLD.png`` is an earlier grid (``git show 9d0d595:docs/synth-grid.png``), whose first
+row goes on top for comparison.
 """
 
 from __future__ import annotations
@@ -67,6 +69,22 @@ def grid(*, seed: int = 1, rows: int = 5, scale: float = 0.35) -> np.ndarray:
     return np.asarray(image)
 
 
+def with_old_row(picture: np.ndarray, old: np.ndarray, height: int) -> np.ndarray:
+    """``picture`` under the first row (``height`` px) of an earlier grid ``old``, both labelled."""
+    row = old[:height, :, :3]
+    width = max(row.shape[1], picture.shape[1])
+    band = 16
+    canvas = np.full((band + height + _GAP + band + picture.shape[0], width, 3), 255, np.uint8)
+    canvas[band : band + height, : row.shape[1]] = row
+    top = band + height + _GAP + band
+    canvas[top:, : picture.shape[1]] = picture
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    draw.text((4, 2), "before: one row of the previous simulator", fill=(0, 0, 0))
+    draw.text((4, band + height + _GAP + 2), "now", fill=(0, 0, 0))
+    return np.asarray(image)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry: write the grid PNG."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -74,8 +92,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rows", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.35)
+    parser.add_argument("--old-row", type=Path, help="an earlier grid PNG: its first row on top")
     args = parser.parse_args(argv)
     picture = grid(seed=args.seed, rows=args.rows, scale=args.scale)
+    if args.old_row is not None:
+        old = np.asarray(Image.open(args.old_row).convert("RGB"))
+        picture = with_old_row(picture, old, round(764 * args.scale))
     Image.fromarray(picture).save(args.out, optimize=True)
 
 

@@ -54,6 +54,8 @@ MATERIALS: dict[str, Material] = {
         _m("pet", 6.6, 1.38),
         _m("polycarbonate", 6.5, 1.2),
         _m("nylon", 6.1, 1.14),
+        _m("gf-nylon", 7.4, 1.45),  # glass-filled nylon: pistol frames
+        _m("powder", 7.5, 0.95),  # propellant grains in a cartridge or pipe
         _m("wood", 6.6, 0.65),
         _m("water", 7.4, 1.0),
         _m("shampoo", 7.2, 1.03),
@@ -84,6 +86,7 @@ MATERIALS: dict[str, Material] = {
         _m("copper", 29.0, 8.96),
         _m("brass", 29.5, 8.5),
         _m("zinc", 30.0, 7.1),
+        _m("zirconia", 35.0, 6.0),  # ceramic knife blades (ZrO2)
         _m("tin", 50.0, 7.3),
         _m("tungsten", 74.0, 19.3),
         _m("lead", 82.0, 11.3),

@@ -7,16 +7,46 @@ every ``scale``; photon noise is drawn last.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from xadt.colour import false_colour
+from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
-from xadt.synth.catalogue import DENSE, FLAT_GOODS, METAL_HEAVY, VOID_FILL, draw_item
-from xadt.synth.parts import Item, mat, shell_box
-from xadt.synth.render import DOSE_HIGH, DOSE_LOW, expose, project
+from xadt.synth.catalogue import (
+    DENSE,
+    FLAT_GOODS,
+    LUGGAGE_GOODS,
+    METAL_HEAVY,
+    VOID_FILL,
+    draw_item,
+    zipper,
+)
+from xadt.synth.parts import (
+    ALONG_X,
+    ALONG_Y,
+    Item,
+    Part,
+    box,
+    cylinder,
+    mat,
+    shell_box,
+    shell_cylinder,
+    spline,
+    texture,
+    tube,
+)
+from xadt.synth.render import (
+    DOSE_HIGH,
+    DOSE_LOW,
+    SPECTRUM_HIGH,
+    SPECTRUM_LOW,
+    expose,
+    project,
+    scatter_veil,
+    standard_normal,
+)
 from xadt.synth.shapes import View, random_rotation, rotation
 from xadt.synth.threats import THREATS, make_threat
 
@@ -28,8 +58,16 @@ WIDTH_SIGMA = 0.43
 """Log-SD of the width: the inter-quartile range is then about 507–906 px."""
 WIDTH_RANGE = (300, 1500)
 """Widths are clipped to this range, px at scale 1."""
-BLUR_MM = 1.0
+BLUR_MM = 1.4
 """Detector blur, Gaussian SD in mm."""
+SCATTER = 0.04
+"""Scattered photons reaching the detector, as a share of the photons the object removes."""
+SCATTER_MM = 60.0
+"""Spread (Gaussian SD, mm) of the scatter veil."""
+SOURCE_MM = 700.0
+"""With ``line_scan``: distance from the X-ray source to the middle of the parcel, mm."""
+ROW_GAIN_SD = 0.002
+"""Relative SD of the gain left on each detector row after calibration."""
 MASK_ATTENUATION = 0.01
 """A pixel belongs to the threat mask where the threat alone removes at least 1% of the beam."""
 
@@ -44,6 +82,8 @@ MAX_ITEMS = 40
 """Most goods in one parcel."""
 PADDED_P = 0.6
 """How often the space left in a parcel is padded with void fill."""
+FILL_A, FILL_B = 3.5, 1.5
+"""Beta parameters of how full a parcel is packed (mean 0.7)."""
 
 
 @dataclass
@@ -134,17 +174,25 @@ class _Layout:
     description: dict[str, Any]
 
 
+PARCEL_KINDS = {"box": 0.55, "mailer": 0.2, "holdall": 0.15, "suitcase": 0.1}
+"""How often each kind of container is sent: a cardboard box, a padded mailer, a soft holdall or
+backpack, a suitcase with a trolley handle."""
+
+
 def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
-    bag = rng.random() < 0.25
+    kind = list(PARCEL_KINDS)[int(rng.choice(len(PARCEL_KINDS), p=list(PARCEL_KINDS.values())))]
     margin = rng.uniform(10, 45, size=2)
     yaw = float(rng.uniform(-0.06, 0.06))
     lx = max(width_mm - margin.sum() - 700 * abs(math.sin(yaw)), 150.0)
-    if bag:  # a padded mailer: flat, and only as wide as what is in it
+    if kind == "mailer":  # flat, and only as wide as what is in it
         ly = float(np.clip(lx * rng.uniform(0.35, 0.75), 100, 500))
         lz = float(rng.uniform(30, 120))
-    else:
+    elif kind == "box":
         ly = float(np.clip(lx * rng.uniform(0.4, 1.0), 120, 680))
         lz = float(np.clip(min(lx, ly) * rng.uniform(0.25, 0.85), 60, 520))
+    else:  # luggage lies flat on the belt: long, fairly deep, not very tall
+        ly = float(np.clip(lx * rng.uniform(0.5, 0.8), 200, 600))
+        lz = float(np.clip(min(lx, ly) * rng.uniform(0.3, 0.55), 120, 330))
     belt = float(rng.uniform(15, 40))
     centre = np.array(
         [
@@ -154,22 +202,78 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         ]
     )
     box_rot = rotation(yaw=yaw)
-    wall = float(rng.uniform(3, 7))
-    if bag:
+    size = (lx, ly, lz)
+    if kind == "mailer":
         skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
-        name, shell = "padded mailer", shell_box((0, 0, 0), (lx, ly, lz), 4.0, skin)
-    else:
+        name, shell, wall = "padded mailer", shell_box((0, 0, 0), size, 4.0, skin), 4.0
+    elif kind == "box":
+        wall = float(rng.uniform(3, 7))
         name = "cardboard box"
-        shell = shell_box((0, 0, 0), (lx, ly, lz), wall, mat("cardboard", rng, 0.3))
+        outer, cavity = shell_box((0, 0, 0), size, wall, mat("cardboard", rng, 0.3))
+        # Flutes on the walls: outer solid and cavity share the pattern, so it cancels inside.
+        flutes = texture(rng, "flutes", 0.15)
+        shell = [replace(outer, texture=flutes), replace(cavity, texture=flutes)]
+    else:
+        name, shell, wall = _luggage(rng, kind, size)
     items = [Item(name, "parcel", shell).moved(box_rot, centre)]
-    half = np.array([lx, ly, lz]) / 2 - (4.0 if bag else wall)
+    half = np.array(size) / 2 - wall
     return _Layout(
         items,
         box_rot,
         centre,
         half,
-        {"kind": "bag" if bag else "box", "size_mm": [round(lx), round(ly), round(lz)]},
+        {"kind": kind, "size_mm": [round(lx), round(ly), round(lz)]},
     )
+
+
+def _luggage(
+    rng: np.random.Generator, kind: str, size: tuple[float, float, float]
+) -> tuple[str, list[Part], float]:
+    """The shell of a holdall or suitcase: fabric or plastic walls, zips round the edges,
+    handles and buckles; a suitcase adds its trolley tubes, wheels and corner guards."""
+    lx, ly, lz = size
+    if kind == "suitcase":
+        wall = float(rng.uniform(2.5, 4))
+        skin = mat(str(rng.choice(["polycarbonate", "nylon", "plastic"])), rng, 0.1)
+    else:
+        wall = float(rng.uniform(1.5, 3))
+        skin = mat(str(rng.choice(["nylon", "polyethylene", "leather"])), rng, 0.1)
+        skin = skin.with_density(skin.rho * 0.6)
+    outer, cavity = shell_box((0, 0, 0), size, wall, skin)
+    weave = texture(rng, "weave", 0.2)
+    parts = [replace(outer, texture=weave), replace(cavity, texture=weave)]
+    zip_metal = mat(str(rng.choice(["nickel", "brass", "nylon"])))
+    x, y, z = lx / 2 - 4, ly / 2 - 4, lz * float(rng.uniform(0.15, 0.4))
+    rim = np.array([[-x, -y, z], [x, -y, z], [x, y, z], [-x, y, z], [-x, -y, z]])
+    parts.append(zipper(rng, rim, zip_metal))
+    for _ in range(int(rng.integers(0, 3))):  # pocket zips
+        y0 = float(rng.uniform(-y, y))
+        line = np.array([[-x * 0.7, y0, lz / 2 - 3], [x * 0.7, y0, lz / 2 - 3]])
+        parts.append(zipper(rng, line, zip_metal))
+    handle = spline(np.array([[-60, 0, lz / 2], [0, 0, lz / 2 + 25], [60, 0, lz / 2]]), 20)
+    parts.append(tube(handle, 9, mat("plastic") if kind == "suitcase" else skin.with_density(1.0)))
+    for sx in (-1, 1):  # buckles or handle mounts
+        parts.append(
+            box((sx * 70, 0, lz / 2), (22, 30, 6), mat(str(rng.choice(["zinc", "plastic"]))))
+        )
+    if kind == "suitcase":
+        tube_r = float(rng.uniform(7, 10))
+        for sy in (-1, 1):  # trolley: two aluminium tubes inside the back panel, a steel base
+            at = (0, sy * ly * 0.3, -lz / 2 + wall + tube_r)
+            parts += shell_cylinder(at, tube_r, lx * 0.85, 1.2, mat("aluminium"), ALONG_X)
+        parts.append(box((-lx * 0.4, 0, -lz / 2 + 8), (40, ly * 0.65, 3), mat("steel")))
+        for sy in (-1, 1):
+            for sx in (-1, 1) if rng.random() < 0.5 else (-1,):
+                at = (sx * (lx / 2 - 25), sy * (ly / 2 - 25), -lz / 2 + 20)
+                parts.append(cylinder(at, 22, 18, mat("rubber"), ALONG_Y))
+                parts.append(cylinder(at, 4, 30, mat("steel"), ALONG_Y))
+                parts.append(box(at, (50, 40, 40), mat("plastic")))
+    else:
+        strap = np.array(
+            [[-lx / 2, -ly * 0.3, lz / 2], [0, -ly * 0.1, lz / 2 + 10], [lx / 2, -ly * 0.3, lz / 2]]
+        )
+        parts.append(tube(spline(strap, 30), 12, mat("nylon").with_density(0.9)))
+    return ("suitcase" if kind == "suitcase" else "holdall"), parts, wall
 
 
 def _fill(
@@ -177,12 +281,13 @@ def _fill(
     layout: _Layout,
     count: int,
     names: tuple[str, ...] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> list[str]:
     placed_names: list[str] = []
     tries = 0
     while len(placed_names) < count and tries < max(3 * count, 10):
         tries += 1
-        item = draw_item(rng, names)
+        item = draw_item(rng, names, weights)
         placed = _fit(rng, item, layout.half, ("flat", "edge", "any"), (0.72, 0.2, 0.08))
         if placed is None:
             continue
@@ -193,22 +298,25 @@ def _fill(
 
 def _item_counts(rng: np.random.Generator, half: np.ndarray) -> tuple[int, int]:
     """Goods and void-fill items for a box of half sizes ``half``."""
-    # Packers fill a box to anything from a single item to crammed; the count follows the
-    # volume, so big boxes are not just small boxes with more air. Most then pad the space
-    # left with paper, bubble wrap or foam.
+    # Senders fill a box to suit what they send: most parcels are well filled, few nearly empty
+    # (fill ~ Beta(FILL_A, FILL_B): P(fill < 0.3) is about 3%). The count follows the volume, so
+    # big boxes are not just small boxes with more air; most then pad the space left.
     capacity = float(np.prod(2 * half)) / ITEM_VOLUME
-    fill = float(rng.uniform(0.03, 1.0)) ** 1.3
-    goods = int(np.clip(round(fill * capacity), 1, MAX_ITEMS))
+    fill = float(rng.beta(FILL_A, FILL_B))
+    goods = int(np.clip(round(fill * capacity), 2, MAX_ITEMS))
     padding = 0
     if rng.random() < PADDED_P:
-        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.1, 0.5)), 0, 8))
+        padding = int(np.clip(round((1 - fill) * capacity * rng.uniform(0.2, 0.6)), 1, 8))
     return goods, padding
 
 
+OCCLUDERS = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}
+"""Dense items laid over a threat, per difficulty: 0 above or below it, 1 beside it."""
+
+
 def _place_threat(
-    rng: np.random.Generator, layout: _Layout, kind: str
+    rng: np.random.Generator, layout: _Layout, kind: str, difficulty: str
 ) -> tuple[Item, dict[str, Any], list[str]]:
-    difficulty = list(DIFFICULTY_P)[int(rng.choice(3, p=list(DIFFICULTY_P.values())))]
     poses: tuple[str, ...]
     p: tuple[float, ...]
     if difficulty == "easy":
@@ -233,7 +341,7 @@ def _place_threat(
     item, pose = placed
     # Dense items over the threat in each view: same (x, y) above or below it hides it from
     # the top view, same (x, z) beside it from the side view.
-    occluders = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}[difficulty]
+    occluders = OCCLUDERS[difficulty]
     names = DENSE if difficulty == "difficult" else METAL_HEAVY
     lo, hi = item.bounds()
     centre = (lo + hi) / 2
@@ -273,6 +381,7 @@ def make_parcel(
     scale: float = 1.0,
     energies: bool = False,
     dose: float = 1.0,
+    line_scan: bool = False,
 ) -> SynthScan:
     """Generate one dual-view parcel scan.
 
@@ -284,6 +393,9 @@ def make_parcel(
             of the same parcel.
         energies: also return the uint16 high- and low-energy transmission images.
         dose: photon dose relative to the default; noise SD scales as 1/sqrt(dose).
+        line_scan: project with a fan beam from a source :data:`SOURCE_MM` from the parcel's
+            middle, magnifying across the belt what lies nearer the source, instead of parallel
+            rays.
 
     Returns:
         The scan, its ground truth and a JSON-ready description.
@@ -299,15 +411,25 @@ def make_parcel(
     views = _views(rng, width, pitch)
     layout = _layout(rng, width)
     count, padding = _item_counts(rng, layout.half)
-    if threat is not None and count > 1:
-        count -= 1  # the threat takes the place of one item, as a packer would pack it
-    names = _fill(rng, layout, count)
+    # Drawn for every parcel, so that a threat parcel is the normal parcel of the same state
+    # with the threat added: same box, same goods (less those hiding the threat).
+    u = float(rng.random())
+    difficulty = None
+    if threat is not None:
+        edges = np.cumsum(list(DIFFICULTY_P.values()))
+        difficulty = list(DIFFICULTY_P)[min(int(np.searchsorted(edges, u)), len(edges) - 1)]
+        # The threat is added to a parcel packed as normal ones are; the dense items laid over
+        # a hidden threat take the place of goods, so hiding it adds no clutter of its own.
+        count = max(count - len(OCCLUDERS[difficulty]), 1)
+    luggage = layout.description["kind"] in ("holdall", "suitcase")
+    names = _fill(rng, layout, count, weights=LUGGAGE_GOODS if luggage else None)
     if not names:  # nothing drawn fitted (a flat mailer): send something flat instead
         names = _fill(rng, layout, 1, FLAT_GOODS)
-    names += _fill(rng, layout, padding, VOID_FILL)
+    if not luggage:  # clothes are the padding in a bag
+        names += _fill(rng, layout, padding, VOID_FILL)
     threat_info = None
-    if threat is not None:
-        item, threat_info, occluders = _place_threat(rng, layout, threat)
+    if threat is not None and difficulty is not None:
+        item, threat_info, occluders = _place_threat(rng, layout, threat, difficulty)
         layout.items.append(item)
         names += occluders
     parts = [part for item in layout.items for part in item.parts]
@@ -321,17 +443,29 @@ def make_parcel(
     masks: list[np.ndarray] = []
     visibility = []
     for view in views:
-        att_lo, att_hi, att_threat = project(parts, view)
-        t_hi = expose(att_hi, photons_high, rng, blur)
-        t_lo = expose(att_lo, photons_low, rng, blur)
+        proj = project(parts, view, SOURCE_MM if line_scan else None)
+        # Calibration leaves each detector row a slightly different gain: faint streaks along
+        # the belt, the same in both channels of one row.
+        gain = 1 + ROW_GAIN_SD * standard_normal(rng, (view.shape[0],))
+        t_hi, t_lo = (
+            expose(
+                scatter_veil(proj.transmission(spectrum), SCATTER, SCATTER_MM / view.pitch),
+                photons,
+                rng,
+                blur,
+                gain,
+            )
+            for spectrum, photons in ((SPECTRUM_HIGH, photons_high), (SPECTRUM_LOW, photons_low))
+        )
         out.views.append(false_colour(t_hi, t_lo))
         if out.high is not None and out.low is not None:
             out.high.append(np.rint(t_hi * 65535).astype(np.uint16))
             out.low.append(np.rint(t_lo * 65535).astype(np.uint16))
         if threat is not None:
-            mask = att_threat > MASK_ATTENUATION
+            mask = proj.threat > MASK_ATTENUATION
             masks.append(mask)
-            visibility.append(_visibility(att_threat[mask], att_hi[mask]))
+            total = proj.attenuation(E_HIGH)
+            visibility.append(_visibility(proj.threat[mask], total[mask]))
     if threat is not None and threat_info is not None:
         out.masks = masks
         out.visibility = max(visibility)

@@ -19,7 +19,7 @@ ALONG_X = rotation(pitch=math.pi / 2)
 ALONG_Y = rotation(roll=-math.pi / 2)
 """Rotation that turns a shape's local z axis onto y."""
 
-TEXTURE_KINDS = ("blotch", "grain", "wrinkle", "bubbles")
+TEXTURE_KINDS = ("blotch", "grain", "wrinkle", "bubbles", "weave", "flutes", "lines")
 """Texture patterns that modulate a part's path length (index into this tuple)."""
 
 Texture = tuple[int, float, int, int]
@@ -196,8 +196,11 @@ def plate(
     return Part(shape, material, sign, texture)
 
 
-def polygon(points: np.ndarray, pitch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Rasterise a closed polygon (N, 2) of (x, y) mm into a coverage mask.
+def polygon(
+    points: np.ndarray, pitch: float = 1.0, holes: tuple[np.ndarray, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise a closed polygon (N, 2) of (x, y) mm, less the polygons ``holes`` inside it,
+    into a coverage mask.
 
     Returns the mask (rows = y) and the (x, y) of its centre in the polygon's coordinates, so that
     a plate at that centre puts the polygon back where it was drawn.
@@ -211,8 +214,12 @@ def polygon(points: np.ndarray, pitch: float = 1.0) -> tuple[np.ndarray, np.ndar
     xs = lo[0] + (np.arange(w * sub) + 0.5) * pitch / sub
     ys = lo[1] + (np.arange(h * sub) + 0.5) * pitch / sub
     inside = np.zeros((h * sub, w * sub), dtype=bool)
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    # Even-odd rule over every ring's edges: a hole's edges toggle its inside back off.
+    rings = [pts, *(np.asarray(h, dtype=np.float64) for h in holes)]
+    x0 = np.concatenate([r[:, 0] for r in rings])
+    y0 = np.concatenate([r[:, 1] for r in rings])
+    x1 = np.concatenate([np.roll(r[:, 0], -1) for r in rings])
+    y1 = np.concatenate([np.roll(r[:, 1], -1) for r in rings])
     for ax, ay, bx, by in zip(x0, y0, x1, y1, strict=True):
         if ay == by:
             continue
@@ -268,3 +275,39 @@ def spline(control: np.ndarray, n: int = 60) -> np.ndarray:
         + (-p0 + 3 * p1 - 3 * p2 + p3) * u**3
     )
     return np.vstack([out, p[-2]])
+
+
+def outline_plate(
+    points: np.ndarray,
+    thickness: float,
+    material: Material,
+    *,
+    z: float = 0.0,
+    holes: tuple[np.ndarray, ...] = (),
+    rot: np.ndarray | None = None,
+    texture: Texture | None = None,
+    sign: float = 1.0,
+) -> Part:
+    """A plate of ``thickness`` cut to the polygon ``points`` (x, y mm in the item frame, less
+    ``holes``), centred at height ``z``; ``rot`` turns it about the item's origin."""
+    mask, c = polygon(points, holes=holes)
+    r = np.eye(3) if rot is None else rot
+    centre = r @ _v(c[0], c[1], z)
+    return plate(tuple(centre), mask, thickness, material, r, sign=sign, texture=texture)
+
+
+def helix(
+    start: tuple[float, float, float],
+    length: float,
+    coil_radius: float,
+    turns: float,
+    wire: float,
+    material: Material,
+    rot: np.ndarray | None = None,
+) -> Part:
+    """A coil spring along the local x axis from ``start``: ``turns`` turns of wire of radius
+    ``wire`` on a coil of ``coil_radius``, ``length`` mm long."""
+    t = np.linspace(0, 2 * np.pi * turns, max(int(turns * 14), 8))
+    local = np.column_stack([t / t[-1] * length, coil_radius * np.cos(t), coil_radius * np.sin(t)])
+    r = np.eye(3) if rot is None else rot
+    return tube(local @ r.T + _v(*start), wire, material)

@@ -1,4 +1,5 @@
-"""Image formation: Beer–Lambert projection, photon noise and detector blur.
+"""Image formation: polychromatic Beer–Lambert projection with beam hardening, a scatter veil,
+detector blur, per-row gain and photon noise.
 
 The false colour of the rendered dual-energy pair is :func:`xadt.colour.false_colour`, the same
 convention the scan readers apply to a user's high/low transmission images.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, special
 
+from xadt.colour import E_HIGH, klein_nishina, mass_attenuation, z_over_a
 from xadt.synth.parts import Part
 from xadt.synth.shapes import View
 
@@ -28,7 +31,7 @@ _TEX = 512
 def _texture_bank() -> np.ndarray:
     """Zero-mean, unit-SD patterns (1 mm per pixel, tileable) for :data:`TEXTURE_KINDS`."""
     rng = np.random.default_rng(20240917)  # fixed: the bank is part of the simulator, not a draw
-    white = rng.standard_normal((4, _TEX, _TEX))
+    white = rng.standard_normal((6, _TEX, _TEX))
     blotch = ndimage.gaussian_filter(white[0], 7, mode="wrap")
     grain = ndimage.gaussian_filter(white[1], 1.0, mode="wrap")
     band = ndimage.gaussian_filter(white[2], 5, mode="wrap") - ndimage.gaussian_filter(
@@ -42,7 +45,22 @@ def _texture_bank() -> np.ndarray:
     cx = (np.floor(xx / pitch - (row % 2) / 2) + 0.5 + (row % 2) / 2) * pitch
     dist = np.hypot(yy - cy, xx - cx) / (pitch / 2)
     bubbles = np.clip(1.2 - dist, 0, 0.4)
-    bank = np.stack([blotch, grain, wrinkle, bubbles]).astype(np.float32)
+    # Woven fabric: threads about 2 mm apart both ways, with uneven yarn.
+    yarn = ndimage.gaussian_filter(white[3], 0.8, mode="wrap")
+    weave = np.sin(2 * np.pi * yy / 2.0 + 0.3 * yarn) * np.sin(2 * np.pi * xx / 2.0) + 0.5 * yarn
+    # Corrugated board: flutes about 4 mm apart, walls denser than the air between.
+    flutes = (
+        np.abs(
+            np.sin(np.pi * (yy + 1.5 * ndimage.gaussian_filter(white[4], 20, mode="wrap")) / 4.0)
+        )
+        ** 4
+    )
+    # Layered sheets (pages, plies, windings): thin lines at uneven spacing along rows.
+    lines = ndimage.gaussian_filter1d(
+        white[5][:, :1] * np.ones((1, _TEX)), 0.7, axis=0, mode="wrap"
+    )
+    lines += 0.3 * ndimage.gaussian_filter(white[5], 2, mode="wrap")
+    bank = np.stack([blotch, grain, wrinkle, bubbles, weave, flutes, lines]).astype(np.float32)
     bank -= bank.mean(axis=(1, 2), keepdims=True)
     bank /= bank.std(axis=(1, 2), keepdims=True)
     return bank
@@ -62,40 +80,159 @@ def _textured(
 
 
 @functools.cache
-def _mu(z: float, rho: float) -> tuple[np.float32, np.float32]:
-    from xadt.synth.materials import Material
+def _basis(z: float, rho: float) -> tuple[np.float32, np.float32]:
+    """Compton and photoelectric coefficients (c, p) of a material, 1/mm: μ(E) = c·σ_KN(E) + p/E³.
 
-    lo, hi = Material("", z, rho).mu
-    return np.float32(lo), np.float32(hi)
-
-
-def project(parts: Iterable[Part], view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Line integrals Σ μ·ℓ of ``parts`` in ``view``: (low, high, high-energy share of threats).
-
-    All three are float32 (H, W) maps of attenuation (natural-log units); cavities subtract.
+    Read off the two-term model of :mod:`xadt.colour` at E_HIGH (any energy gives the same).
     """
-    low = np.zeros(view.shape, np.float32)
-    high = np.zeros(view.shape, np.float32)
+    electrons = _AVOGADRO * float(z_over_a(z)) * rho / 10.0
+    kn = klein_nishina(E_HIGH)
+    photo = (float(mass_attenuation(z, E_HIGH)) * rho / 10.0 - electrons * kn) * E_HIGH**3
+    return np.float32(electrons), np.float32(photo)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A detector channel's effective spectrum: energies (keV) and their shares of the signal."""
+
+    energies: tuple[float, ...]
+    weights: tuple[float, ...]
+
+
+SPECTRUM_LOW = Spectrum((35.0, 45.0, 55.0, 65.0, 80.0, 100.0), (0.06, 0.2, 0.3, 0.24, 0.14, 0.06))
+"""Low-energy channel (front detector layer behind a ~140 kVp tube): mean about 61 keV."""
+SPECTRUM_HIGH = Spectrum(
+    (60.0, 80.0, 100.0, 120.0, 140.0, 160.0), (0.08, 0.2, 0.28, 0.24, 0.14, 0.06)
+)
+"""High-energy channel (rear layer, behind a copper filter): mean about 106 keV."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Line integrals of one view: Compton and photoelectric basis (float32 (H, W) maps, so
+    that Σ μ(E)·ℓ = compton·σ_KN(E) + photo/E³) and the high-energy attenuation of the threat."""
+
+    compton: np.ndarray
+    photo: np.ndarray
+    threat: np.ndarray
+
+    def attenuation(self, energy: float) -> np.ndarray:
+        """Monochromatic line integral Σ μ(E)·ℓ at ``energy`` keV (natural-log units)."""
+        kn = np.float32(klein_nishina(energy))
+        return self.compton * kn + self.photo * np.float32(1 / energy**3)
+
+    def transmission(self, spectrum: Spectrum) -> np.ndarray:
+        """Polychromatic transmission Σ wᵢ exp(−Σ μ(Eᵢ)·ℓ): thick objects harden the beam, so
+        their attenuation grows more slowly than their thickness."""
+        rows = np.flatnonzero(self.compton.any(axis=1))
+        cols = np.flatnonzero(self.compton.any(axis=0))
+        out = np.ones(self.compton.shape, np.float32)
+        if rows.size == 0:
+            return out
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        c, p = self.compton[box], self.photo[box]
+        total = sum(spectrum.weights)
+        acc = np.zeros(c.shape, np.float32)
+        for energy, weight in zip(spectrum.energies, spectrum.weights, strict=True):
+            att = c * np.float32(klein_nishina(energy))
+            att += p * np.float32(1 / energy**3)
+            np.negative(att, out=att)
+            np.exp(att, out=att)
+            acc += np.float32(weight / total) * att
+        out[box] = acc
+        return out
+
+
+_AVOGADRO = 6.02214076e23
+
+
+def project(parts: Iterable[Part], view: View, source_mm: float | None = None) -> Projection:
+    """Line integrals of ``parts`` in ``view`` (cavities subtract), as a :class:`Projection`.
+
+    With ``source_mm``, a line-scan fan beam from a source that far from the parcel's middle
+    (along the rays) magnifies each part across the belt (along rows, about the central row) by
+    ``source_mm / (source_mm + depth)``, its centre's depth measured from the middle of all the
+    parts; the belt axis is not magnified.
+    """
+    parts = list(parts)
+    compton = np.zeros(view.shape, np.float32)
+    photo = np.zeros(view.shape, np.float32)
     threat = np.zeros(view.shape, np.float32)
-    for part in parts:
+    kn_high = np.float32(klein_nishina(E_HIGH))
+    inv_high = np.float32(1 / E_HIGH**3)
+    depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
+    middle = float(np.median(depths)) if len(parts) else 0.0
+    for part, depth in zip(parts, depths, strict=True):
         fp = part.shape.footprint(view)
         if fp is None:
             continue
         rows, cols, length = fp
         if part.texture is not None:
             length = _textured(length, part.texture, rows, cols, view.pitch)
-        mu_lo, mu_hi = _mu(part.material.z, part.material.rho)
+        if source_mm is not None:
+            magnification = source_mm / max(source_mm + depth - middle, 0.2 * source_mm)
+            rows, length = _magnify_rows(rows, length, magnification, view.shape[0])
+            if length.size == 0:
+                continue
+        c, p = _basis(part.material.z, part.material.rho)
         if part.sign < 0:
-            mu_lo, mu_hi = -mu_lo, -mu_hi
-        low[rows, cols] += mu_lo * length
-        att = mu_hi * length
-        high[rows, cols] += att
+            c, p = -c, -p
+        compton[rows, cols] += c * length
+        photo[rows, cols] += p * length
         if part.threat:
-            threat[rows, cols] += att
-    np.maximum(low, 0, out=low)
-    np.maximum(high, 0, out=high)
+            threat[rows, cols] += (c * kn_high + p * inv_high) * length
+    np.maximum(compton, 0, out=compton)
+    np.maximum(photo, 0, out=photo)
     np.maximum(threat, 0, out=threat)
-    return low, high, threat
+    return Projection(compton, photo, threat)
+
+
+def _magnify_rows(
+    rows: slice, length: np.ndarray, magnification: float, height: int
+) -> tuple[slice, np.ndarray]:
+    """A footprint stretched along rows by ``magnification`` about the image's central row."""
+    centre = (height - 1) / 2
+    r0 = max(math.floor(centre + (rows.start - centre) * magnification), 0)
+    r1 = min(math.ceil(centre + (rows.stop - 1 - centre) * magnification) + 1, height)
+    if r1 <= r0:
+        return slice(0, 0), length[:0]
+    src = centre + (np.arange(r0, r1) - centre) / magnification - rows.start
+    lo = np.floor(src).astype(np.int64)
+    w = (src - lo).astype(np.float32)[:, None]
+    n = length.shape[0]
+    padded = np.concatenate([length, np.zeros((1, length.shape[1]), np.float32)])
+    a = padded[np.where((lo >= 0) & (lo < n), lo, n)]
+    b = padded[np.where((lo + 1 >= 0) & (lo + 1 < n), lo + 1, n)]
+    return slice(r0, r1), a * (1 - w) + b * w
+
+
+def scatter_veil(t: np.ndarray, fraction: float, sigma: float) -> np.ndarray:
+    """``t`` plus scattered photons: ``fraction`` of the beam the object removes, spread as a
+    Gaussian of ``sigma`` px (a low-frequency veil that lifts dense regions; air stays at 1)."""
+    if fraction <= 0:
+        return t
+    step = max(int(sigma // 4), 1)  # the veil is smooth: filter a subsampled copy
+    small = 1 - t[::step, ::step]
+    veil = ndimage.gaussian_filter(small, sigma / step, mode="constant", truncate=2.5)
+    rows = _upsampler(t.shape[0], small.shape[0], step)
+    cols = _upsampler(t.shape[1], small.shape[1], step)
+    out = rows @ (veil * np.float32(fraction)) @ cols.T
+    out += t
+    np.minimum(out, 1, out=out)
+    return out
+
+
+@functools.cache
+def _upsampler(n: int, m: int, step: int) -> np.ndarray:
+    """(n, m) float32 linear interpolation from samples at 0, step, 2·step, … to 0 … n − 1."""
+    pos = np.minimum(np.arange(n) / step, m - 1)
+    lo = np.minimum(pos.astype(np.int64), m - 1)
+    hi = np.minimum(lo + 1, m - 1)
+    w = (pos - lo).astype(np.float32)
+    out = np.zeros((n, m), np.float32)
+    out[np.arange(n), lo] += 1 - w
+    out[np.arange(n), hi] += w
+    return out
 
 
 @functools.cache
@@ -115,29 +252,34 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 
 def expose(
-    attenuation: np.ndarray,
+    transmission: np.ndarray,
     photons: float,
     rng: np.random.Generator,
     blur: float,
+    gain: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Transmission (float32, (0, 1]) through ``attenuation``, with ``photons`` per air pixel.
+    """Measured transmission (float32, (0, 1]) of ``transmission``, with ``photons`` per air pixel.
 
-    Detector blur (Gaussian, ``blur`` px SD) acts on the transmitted intensity; counts are
-    Poisson, drawn exactly where fewer than 30 photons are expected and from the normal
-    approximation elsewhere (indistinguishable there, and several times faster).
+    Detector blur (Gaussian, ``blur`` px SD) acts on the transmitted intensity; ``gain`` (one
+    factor per detector row, left after calibration) multiplies it; counts are Poisson, drawn
+    exactly where fewer than 30 photons are expected and from the normal approximation elsewhere
+    (indistinguishable there, and several times faster).
     """
-    t = np.exp(-attenuation)
+    t = np.array(transmission, dtype=np.float32)
     if blur > 0.3:
         # Blurring air changes nothing, so only the box around the parcel is filtered.
         pad = math.ceil(3 * blur) + 1
-        rows = np.flatnonzero(attenuation.any(axis=1))
-        cols = np.flatnonzero(attenuation.any(axis=0))
+        solid = t < 1
+        rows = np.flatnonzero(solid.any(axis=1))
+        cols = np.flatnonzero(solid.any(axis=0))
         if rows.size:
             r0, r1 = max(rows[0] - pad, 0), rows[-1] + pad + 1
             c0, c1 = max(cols[0] - pad, 0), cols[-1] + pad + 1
             t[r0:r1, c0:c1] = ndimage.gaussian_filter(
                 t[r0:r1, c0:c1], blur, mode="nearest", truncate=3.0
             )
+    if gain is not None:
+        t *= gain.astype(np.float32)[:, None]
     counts = t * np.float32(photons)
     noise = standard_normal(rng, counts.shape)
     noise *= np.sqrt(counts)
@@ -150,4 +292,15 @@ def expose(
     return noisy
 
 
-__all__ = ["DOSE_HIGH", "DOSE_LOW", "expose", "project", "standard_normal"]
+__all__ = [
+    "DOSE_HIGH",
+    "DOSE_LOW",
+    "SPECTRUM_HIGH",
+    "SPECTRUM_LOW",
+    "Projection",
+    "Spectrum",
+    "expose",
+    "project",
+    "scatter_veil",
+    "standard_normal",
+]
