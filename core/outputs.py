@@ -99,11 +99,12 @@ def remove_dead_leftovers(parent: Path, prefix: str) -> None:
         return
     for leftover in parent.glob(f"{glob.escape(prefix)}*-*"):
         pid = leftover.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -40,7 +40,7 @@ from PIL import Image
 from xadt.crop import CropBox, EmptyScanError, crop_air
 from xadt.errors import XadtError
 from xadt.kernels import tile_boxes
-from xadt.outputs import fsync_dir
+from xadt.outputs import fsync_dir, process_alive
 from xadt.scans import Scan, full_scale
 
 __all__ = [
@@ -866,18 +866,8 @@ def _remove_dead_builds(root: Path) -> None:
     prefix = f"{_BUILDING}{socket.gethostname()}-"
     for folder in root.glob(f"{prefix}*"):
         pid = folder.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             _remove(folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(folder: Path) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from PIL import Image
 
 import xadt
 from xadt.errors import XadtError
+from xadt.outputs import process_alive
 from xadt.synth.parcel import DIFFICULTY_P, SynthScan, make_parcel
 from xadt.synth.threats import THREATS
 
@@ -205,7 +209,12 @@ def write_dataset(
         # forkserver: workers fork from a clean server process, never from a caller that may
         # hold threads (torch, BLAS) whose locks a plain fork would copy mid-use.
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(jobs)),
+            mp_context=context,
+            initializer=_die_with,
+            initargs=(os.getpid(),),
+        ) as pool:
             for entry in pool.map(_write_one, jobs, chunksize=1):
                 entries.append(entry)
                 if progress is not None:
@@ -233,3 +242,19 @@ def write_dataset(
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     tmp.replace(out / MANIFEST)
     return manifest
+
+
+def _die_with(owner: int) -> None:
+    """Make a pool worker end when the process that started the pool is gone.
+
+    A ``kill -9`` of ``xadt synth`` runs no clean-up, and the workers are children of the
+    forkserver, not of it, so nothing would stop them: a daemon thread checks the owner twice a
+    second and ends the worker when it has died.
+    """
+
+    def watch() -> None:
+        while process_alive(owner):
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xadt-die-with-owner", daemon=True).start()
