@@ -14,8 +14,8 @@ from xadt.errors import XadtError
 from xadt.plugins.dsagan.config import DsaganConfig
 from xadt.plugins.dsagan.losses import dsagan_score, generator_loss
 from xadt.plugins.dsagan.networks import AttentionDiscriminator, DenseSkipGenerator
-from xadt.plugins.gan_common.detector import GanDetector, signed
-from xadt.plugins.gan_common.losses import discriminator_loss, l1
+from xadt.plugins.gan_common.detector import GanDetector, frozen, signed
+from xadt.plugins.gan_common.losses import discriminator_loss
 from xadt.plugins.gan_common.maps import pixel_errors
 
 __all__ = ["DsaganDetector"]
@@ -82,9 +82,7 @@ class DsaganDetector(GanDetector):
             fake_logits, _ = d(fake.detach())
             d_loss = discriminator_loss(real_logits, fake_logits)
         step.optimize("discriminator", d_loss)
-        # D's weights need no gradient in the generator's step; skipping them saves time.
-        d.requires_grad_(False)
-        try:
+        with frozen(d):  # D's weights need no gradient in the generator's step
             with step.autocast():
                 fake_logits, f_fake = d(fake)
                 terms = generator_loss(
@@ -92,17 +90,7 @@ class DsaganDetector(GanDetector):
                     w_adv=c.w_adv, w_con=c.w_con, w_lat=c.w_lat, latent=c.latent_loss,
                 )  # fmt: skip
             step.optimize("generator", terms["g"])
-        finally:
-            d.requires_grad_(True)
-        losses = {k: float(v.detach()) for k, v in terms.items()}
-        losses["d"] = float(d_loss.detach())
-        losses["reinit_d"] = float(self.reinit_if_collapsed(step, losses["d"]))
-        return losses
-
-    def validation_step(self, step: Step, batch: torch.Tensor) -> dict[str, float]:
-        """L1 reconstruction loss of held-out normal patches (``loss``, the selection loss)."""
-        x = signed(batch)
-        return {"loss": float(l1(x, step.nets["generator"](x)))}
+        return self.logged(step, terms, d_loss)
 
     def score_patches(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """η·A_G + (1 − η)·A_D of each patch and its per-pixel |x − x̂| (channel mean, smoothed

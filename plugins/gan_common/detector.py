@@ -8,7 +8,8 @@ official code's stability trick (GA-2), off by default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,8 +20,9 @@ from xadt.config import option
 from xadt.engine import Step
 from xadt.errors import XadtError
 from xadt.patch_detector import PatchDetector, PatchOptions
+from xadt.plugins.gan_common.losses import l1
 
-__all__ = ["REINIT_BELOW", "GanDetector", "GanOptions", "signed"]
+__all__ = ["REINIT_BELOW", "GanDetector", "GanOptions", "frozen", "signed"]
 
 REINIT_BELOW = 1e-5
 """The discriminator loss below which ``reinit_d`` draws fresh discriminator weights."""
@@ -48,6 +50,17 @@ class GanOptions(PatchOptions):
         help=f"re-initialise the discriminator whenever its loss falls below {REINIT_BELOW:g} "
         "(the official code's stability trick)",
     )
+
+
+@contextlib.contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """``net``'s weights take no gradient inside the block (a discriminator during the
+    generator's step: its gradients would be thrown away), whatever the block raises."""
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        net.requires_grad_(True)
 
 
 def signed(patches: torch.Tensor) -> torch.Tensor:
@@ -85,6 +98,22 @@ class GanDetector(PatchDetector):
             name: torch.optim.Adam(nets[name].parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
             for name in ("generator", "discriminator")
         }
+
+    def logged(
+        self, step: Step, terms: Mapping[str, torch.Tensor], d_loss: torch.Tensor
+    ) -> dict[str, float]:
+        """The step's losses as floats: the generator's ``terms``, ``d`` and ``reinit_d`` (1
+        when the discriminator was re-initialised after this step)."""
+        losses = {k: float(v.detach()) for k, v in terms.items()}
+        losses["d"] = float(d_loss.detach())
+        losses["reinit_d"] = float(self.reinit_if_collapsed(step, losses["d"]))
+        return losses
+
+    def validation_step(self, step: Step, batch: torch.Tensor) -> dict[str, float]:
+        """L1 reconstruction loss of held-out normal patches (``loss``, the selection loss), for
+        a generator that returns the reconstruction."""
+        x = signed(batch)
+        return {"loss": float(l1(x, step.nets["generator"](x)))}
 
     def reinit_if_collapsed(self, step: Step, d_loss: float) -> bool:
         """With ``reinit_d``, fresh discriminator weights when ``d_loss`` < 1e-5; True if so."""

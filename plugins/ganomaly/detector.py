@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from xadt.engine import Step
-from xadt.plugins.gan_common.detector import GanDetector, signed
+from xadt.plugins.gan_common.detector import GanDetector, frozen, signed
 from xadt.plugins.gan_common.losses import discriminator_loss, l1, l2
 from xadt.plugins.gan_common.networks import DcganDiscriminator
 from xadt.plugins.ganomaly.config import GanomalyConfig
@@ -55,9 +55,7 @@ class GanomalyDetector(GanDetector):
             fake_logits, _ = d(fake.detach())
             d_loss = discriminator_loss(real_logits, fake_logits)
         step.optimize("discriminator", d_loss)
-        # D's weights need no gradient in the generator's step; skipping them saves time.
-        d.requires_grad_(False)
-        try:
+        with frozen(d):  # D's weights need no gradient in the generator's step
             with step.autocast():
                 _, f_fake = d(fake)
                 terms = generator_loss(
@@ -65,12 +63,7 @@ class GanomalyDetector(GanDetector):
                     w_adv=c.w_adv, w_con=c.w_con, w_enc=c.w_enc,
                 )  # fmt: skip
             step.optimize("generator", terms["g"])
-        finally:
-            d.requires_grad_(True)
-        losses = {k: float(v.detach()) for k, v in terms.items()}
-        losses["d"] = float(d_loss.detach())
-        losses["reinit_d"] = float(self.reinit_if_collapsed(step, losses["d"]))
-        return losses
+        return self.logged(step, terms, d_loss)
 
     def validation_step(self, step: Step, batch: torch.Tensor) -> dict[str, float]:
         """L1 reconstruction loss (``loss``, the selection loss) and encoder loss of held-out

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from xadt.engine import Step
-from xadt.plugins.gan_common.detector import GanDetector, signed
-from xadt.plugins.gan_common.losses import discriminator_loss, l1
+from xadt.plugins.gan_common.detector import GanDetector, frozen, signed
+from xadt.plugins.gan_common.losses import discriminator_loss
 from xadt.plugins.gan_common.maps import pixel_errors
 from xadt.plugins.gan_common.networks import DcganDiscriminator
 from xadt.plugins.skipganomaly.config import SkipGanomalyConfig
@@ -55,9 +55,7 @@ class SkipGanomalyDetector(GanDetector):
         with step.autocast():
             fake = g(x)
             real_logits, f_real = d(x)
-        # D's weights need no gradient in the generator's step; skipping them saves time.
-        d.requires_grad_(False)
-        try:
+        with frozen(d):  # D's weights need no gradient in the generator's step
             with step.autocast():
                 fake_logits, f_fake = d(fake)
                 terms = generator_loss(
@@ -65,21 +63,11 @@ class SkipGanomalyDetector(GanDetector):
                     w_adv=c.w_adv, w_con=c.w_con, w_lat=c.w_lat,
                 )  # fmt: skip
             step.optimize("generator", terms["g"])
-        finally:
-            d.requires_grad_(True)
         with step.autocast():
             fake_logits, _ = d(fake.detach())
             d_loss = discriminator_loss(real_logits, fake_logits)
         step.optimize("discriminator", d_loss)
-        losses = {k: float(v.detach()) for k, v in terms.items()}
-        losses["d"] = float(d_loss.detach())
-        losses["reinit_d"] = float(self.reinit_if_collapsed(step, losses["d"]))
-        return losses
-
-    def validation_step(self, step: Step, batch: torch.Tensor) -> dict[str, float]:
-        """L1 reconstruction loss of held-out normal patches (``loss``, the selection loss)."""
-        x = signed(batch)
-        return {"loss": float(l1(x, step.nets["generator"](x)))}
+        return self.logged(step, terms, d_loss)
 
     def score_patches(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """λ·R + (1 − λ)·L of each patch and its per-pixel reconstruction error (R's distance,
