@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import numbers
 import os
 import tomllib
 import types
@@ -127,6 +128,23 @@ def _describe(tp: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (numpy integers too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (numpy numbers too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def require(ok: bool, owner: str, name: str, wanted: str, value: object) -> None:
+    """Raise the one-sentence option error unless ``ok``: "The 'name' option of owner must be
+    wanted. Got value instead." (the same sentence a detector's ``--set`` gives)."""
+    if not ok:
+        raise _bad_value(owner, name, wanted, value)
 
 
 def _bad_value(detector: str, name: str, wanted: str, value: Any) -> XadtError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from xadt.config import is_int, is_real, require
 from xadt.errors import XadtError
 from xadt.scans import Scan, full_scale
 
@@ -116,8 +117,8 @@ def crop_air(
     if channel is None and view.shape[2] == 2:
         channel = 0
     if channel is not None:
-        ok = _is_int(channel) and 0 <= channel < view.shape[2]
-        _require(ok, "channel", f"None or an integer in 0..{view.shape[2] - 1}", channel)
+        ok = is_int(channel) and 0 <= channel < view.shape[2]
+        require(ok, "crop_air", "channel", f"None or an integer in 0..{view.shape[2] - 1}", channel)
         grey = view[:, :, channel]
     else:
         grey = view.mean(axis=2, dtype=np.float32)
@@ -187,23 +188,11 @@ def crop_scan(
 
 
 def _check_options(air_level: object, opening: object, min_area: object) -> None:
-    ok = _is_real(air_level) and 0 < air_level <= 1  # type: ignore[operator]
-    _require(ok, "air_level", "a float in (0, 1] (a fraction of white)", air_level)
-    ok = _is_int(opening) and opening >= 1  # type: ignore[operator]
-    _require(ok, "opening", "an integer >= 1 (1 turns the opening off)", opening)
-    ok = _is_real(min_area) and 0 <= min_area < 1  # type: ignore[operator]
-    _require(ok, "min_area", "a float in [0, 1) (a fraction of the view's area)", min_area)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-def _require(ok: bool, name: str, wanted: str, value: object) -> None:
-    if not ok:
-        msg = f"The {name!r} option of crop_air must be {wanted}. Got {value!r} instead."
-        raise XadtError(msg)
+    ok = is_real(air_level) and 0 < air_level <= 1  # type: ignore[operator]
+    require(ok, "crop_air", "air_level", "a float in (0, 1] (a fraction of white)", air_level)
+    ok = is_int(opening) and opening >= 1  # type: ignore[operator]
+    require(ok, "crop_air", "opening", "an integer >= 1 (1 turns the opening off)", opening)
+    ok = is_real(min_area) and 0 <= min_area < 1  # type: ignore[operator]
+    require(
+        ok, "crop_air", "min_area", "a float in [0, 1) (a fraction of the view's area)", min_area
+    )

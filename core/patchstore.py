@@ -37,6 +37,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+from xadt.config import is_int, is_real, require
 from xadt.crop import CropBox, EmptyScanError, crop_air
 from xadt.errors import XadtError
 from xadt.kernels import tile_boxes
@@ -93,17 +94,43 @@ class PatchSettings:
     min_area: float = 0.01
 
     def __post_init__(self) -> None:
-        _require(_is_int(self.patch) and self.patch >= 1, "patch", "an integer >= 1", self.patch)
-        ok = _is_int(self.stride) and 1 <= self.stride <= self.patch
-        _require(ok, "stride", f"an integer in 1..patch ({self.patch})", self.stride)
-        ok = _is_real(self.downscale) and 0 < self.downscale <= 1
-        _require(ok, "downscale", "a number in (0, 1]", self.downscale)
-        ok = _is_real(self.air_level) and 0 < self.air_level <= 1
-        _require(ok, "air_level", "a number in (0, 1] (a fraction of white)", self.air_level)
-        ok = _is_int(self.opening) and self.opening >= 1
-        _require(ok, "opening", "an integer >= 1 (1 turns the opening off)", self.opening)
-        ok = _is_real(self.min_area) and 0 <= self.min_area < 1
-        _require(ok, "min_area", "a number in [0, 1) (a fraction of the view)", self.min_area)
+        require(
+            is_int(self.patch) and self.patch >= 1,
+            "the patch store",
+            "patch",
+            "an integer >= 1",
+            self.patch,
+        )
+        ok = is_int(self.stride) and 1 <= self.stride <= self.patch
+        require(
+            ok, "the patch store", "stride", f"an integer in 1..patch ({self.patch})", self.stride
+        )
+        ok = is_real(self.downscale) and 0 < self.downscale <= 1
+        require(ok, "the patch store", "downscale", "a number in (0, 1]", self.downscale)
+        ok = is_real(self.air_level) and 0 < self.air_level <= 1
+        require(
+            ok,
+            "the patch store",
+            "air_level",
+            "a number in (0, 1] (a fraction of white)",
+            self.air_level,
+        )
+        ok = is_int(self.opening) and self.opening >= 1
+        require(
+            ok,
+            "the patch store",
+            "opening",
+            "an integer >= 1 (1 turns the opening off)",
+            self.opening,
+        )
+        ok = is_real(self.min_area) and 0 <= self.min_area < 1
+        require(
+            ok,
+            "the patch store",
+            "min_area",
+            "a number in [0, 1) (a fraction of the view)",
+            self.min_area,
+        )
         # Plain int and float, so that equal settings give equal JSON and equal store keys.
         for name in ("patch", "stride", "opening"):
             object.__setattr__(self, name, int(getattr(self, name)))
@@ -546,7 +573,13 @@ class PatchStore:
         Raises:
             XadtError: an option is out of range; the message names it.
         """
-        _require_loader(_is_int(workers) and workers >= 0, "workers", "an integer >= 0", workers)
+        require(
+            is_int(workers) and workers >= 0,
+            "the patch loader",
+            "workers",
+            "an integer >= 0",
+            workers,
+        )
         sampler = PatchSampler(
             len(self),
             batch_size,
@@ -613,11 +646,21 @@ class PatchSampler(torch.utils.data.Sampler):
         rows: np.ndarray | None = None,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("world_size", world_size)):
-            _require_loader(_is_int(value) and value >= 1, name, "an integer >= 1", value)
+            require(
+                is_int(value) and value >= 1, "the patch loader", name, "an integer >= 1", value
+            )
         for name, value in (("seed", seed), ("epoch", epoch)):
-            _require_loader(_is_int(value) and value >= 0, name, "an integer >= 0", value)
-        ok = _is_int(rank) and 0 <= rank < world_size
-        _require_loader(ok, "rank", f"an integer in 0..{world_size - 1} (world_size - 1)", rank)
+            require(
+                is_int(value) and value >= 0, "the patch loader", name, "an integer >= 0", value
+            )
+        ok = is_int(rank) and 0 <= rank < world_size
+        require(
+            ok,
+            "the patch loader",
+            "rank",
+            f"an integer in 0..{world_size - 1} (world_size - 1)",
+            rank,
+        )
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         self.epoch = epoch
@@ -625,7 +668,7 @@ class PatchSampler(torch.utils.data.Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` from the next iteration on."""
-        _require_loader(_is_int(epoch) and epoch >= 0, "epoch", "an integer >= 0", epoch)
+        require(is_int(epoch) and epoch >= 0, "the patch loader", "epoch", "an integer >= 0", epoch)
         self.epoch = epoch
 
     def indices(self) -> np.ndarray:
@@ -917,7 +960,7 @@ def _check_meta(meta: Any, file: Path) -> None:
     if meta["dtype"] not in _DTYPES:
         fail(f"'dtype' is {meta['dtype']!r}, not one of {', '.join(_DTYPES)}")
     for name in ("channels", "count"):
-        if not _is_int(meta.get(name)) or meta[name] < 1:
+        if not is_int(meta.get(name)) or meta[name] < 1:
             fail(f"'{name}' is missing or not an integer >= 1")
     total = 0
     for k, entry in enumerate(meta["scans"]):
@@ -939,7 +982,7 @@ def _entry_problem(entry: Any) -> str | None:
         return "has no list of 'views'"
     for view in views:
         shape, crop, count = (view.get(n) if isinstance(view, dict) else None for n in _VIEW_KEYS)
-        if not (_ints(shape, 2) and min(shape) >= 1 and _is_int(count) and count >= 0):
+        if not (_ints(shape, 2) and min(shape) >= 1 and is_int(count) and count >= 0):
             return "has a view without a valid 'shape' and 'count'"
         if crop is None:
             if count:
@@ -955,24 +998,4 @@ _VIEW_KEYS = ("shape", "crop", "count")
 
 
 def _ints(value: Any, n: int) -> bool:
-    return isinstance(value, list) and len(value) == n and all(_is_int(v) for v in value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-def _require(ok: bool, name: str, wanted: str, value: object) -> None:
-    if not ok:
-        msg = f"The {name!r} option of the patch store must be {wanted}. Got {value!r} instead."
-        raise XadtError(msg)
-
-
-def _require_loader(ok: bool, name: str, wanted: str, value: object) -> None:
-    if not ok:
-        msg = f"The {name!r} option of the patch loader must be {wanted}. Got {value!r} instead."
-        raise XadtError(msg)
+    return isinstance(value, list) and len(value) == n and all(is_int(v) for v in value)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from xadt.config import is_int
 from xadt.errors import XadtError
 from xadt.scans import full_scale
 
@@ -82,16 +83,12 @@ def patches_of(
 
 
 def _check_tiling(size: object, max_stride: object) -> None:
-    if not _is_int(size) or size < 1:  # type: ignore[operator]
+    if not is_int(size) or size < 1:  # type: ignore[operator]
         msg = f"The 'size' option of tiling must be an integer >= 1. Got {size!r} instead."
         raise XadtError(msg)
-    if not _is_int(max_stride) or not 1 <= max_stride <= size:  # type: ignore[operator]
+    if not is_int(max_stride) or not 1 <= max_stride <= size:  # type: ignore[operator]
         msg = (
             f"The 'max_stride' option of tiling must be an integer in 1..size ({size}), so that "
             f"windows leave no gaps. Got {max_stride!r} instead."
         )
         raise XadtError(msg)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
