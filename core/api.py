@@ -17,7 +17,7 @@ from xadt.calibration import CalibrationWarning
 from xadt.context import RunContext
 from xadt.errors import XadtError
 from xadt.inputs import Scans, as_scans
-from xadt.model import Model, Provenance
+from xadt.model import Model
 from xadt.scans import iter_scans
 from xadt.training_data import TrainingData, split_ids
 
@@ -61,11 +61,10 @@ def fit(
     Raises:
         XadtError: an unknown plugin or option, too few scans to hold out two, or a failed fit.
     """
-    from xadt.workflows.train import build_detector, calibrate_model
+    from xadt.workflows.train import build_detector, fit_calibrated
 
     context = context or RunContext()
-    registry = context.plugins()
-    cls = registry.get_detector(plugin)
+    cls = context.plugins().get_detector(plugin)
     detector = build_detector(cls, [f"{k}={v}" for k, v in options.items()])
     fraction = detector.default_validation() if validation is None else validation
     if isinstance(data, str | os.PathLike) and Path(data).is_dir():
@@ -83,20 +82,9 @@ def fit(
             seed=context.seed,
         )
         held_out = TrainingData.from_scans([scans[i] for i in split.calibration])
-    detector.fit(fit_data, context)
-    entry = registry.detectors.get(cls.name)
-    model = Model(
-        detector,
-        provenance=Provenance.of(
-            detector,
-            entry.plugin if entry is not None else None,
-            seed=context.seed,
-            n_fitted=len(split.fit),
-            n_validation=len(split.validation),
-            n_calibration=len(split.calibration),
-        ),
+    model, _ = fit_calibrated(
+        detector, fit_data, held_out, split, context=context, target_fpr=target_fpr
     )
-    calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
     assert model.calibration is not None
     if model.calibration.warning():
         warnings.warn(model.calibration.warning(), CalibrationWarning, stacklevel=2)

@@ -24,7 +24,7 @@ from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model, Provenance
 from xadt.scans import IMAGE_EXTENSIONS, Scan, ScanFolder, iter_scans
-from xadt.training_data import TrainingData, check_fraction, split_ids
+from xadt.training_data import Split, TrainingData, check_fraction, split_ids
 from xadt.workflows.score import score_in_chunks
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "build_detector",
     "calibrate_model",
     "check_model_path",
+    "fit_calibrated",
     "train",
 ]
 
@@ -127,6 +128,41 @@ def open_training_folder(data: PathLike) -> ScanFolder:
         raise XadtError(msg) from None
 
 
+def fit_calibrated(
+    detector: Detector,
+    fit_data: TrainingData,
+    held_out: TrainingData,
+    split: Split,
+    *,
+    context: RunContext,
+    target_fpr: float,
+    **training: Any,
+) -> tuple[Model, int]:
+    """Fit ``detector``, wrap it in a model with its provenance and calibrate it on ``held_out``.
+
+    ``training`` adds to the provenance's training record (the data's location, say).
+
+    Returns:
+        The calibrated model and how many held-out scans set its threshold.
+    """
+    detector.fit(fit_data, context)
+    entry = context.plugins().detectors.get(detector.name)
+    record = entry.plugin if entry is not None and entry.obj is type(detector) else None
+    model = Model(
+        detector,
+        provenance=Provenance.of(
+            detector,
+            record,
+            seed=context.seed,
+            n_fitted=len(split.fit),
+            n_validation=len(split.validation),
+            n_calibration=len(split.calibration),
+            **training,
+        ),
+    )
+    return model, calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
+
+
 def calibrate_model(
     model: Model, scans: TrainingData, *, target_fpr: float, context: RunContext
 ) -> int:
@@ -216,22 +252,16 @@ def train(
         )
         raise XadtError(msg)
     fit_data, held_out = TrainingData.from_folder(folder, split, seed=context.seed)
-    entry = registry.detectors.get(cls.name)
     try:
-        detector.fit(fit_data, context)
-        model = Model(
+        model, n_holdout = fit_calibrated(
             detector,
-            provenance=Provenance.of(
-                detector,
-                entry.plugin if entry is not None and entry.obj is cls else None,
-                data=str(folder.folder),
-                seed=context.seed,
-                n_fitted=len(split.fit),
-                n_validation=len(split.validation),
-                n_calibration=len(split.calibration),
-            ),
+            fit_data,
+            held_out,
+            split,
+            context=context,
+            target_fpr=target_fpr,
+            data=str(folder.folder),
         )
-        n_holdout = calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
     except XadtError as exc:
         if fit_data.skipped:
             msg = f"{exc} ({_skipped_line(fit_data.skipped, len(folder))})"
