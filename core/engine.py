@@ -217,11 +217,7 @@ class TrainableDetector(Detector):
     def state(self) -> DetectorState:
         """The networks' weights (``net.<name>.<parameter>``) and, as metadata, the data info,
         the loss history and the selected epoch."""
-        tensors = {
-            f"net.{name}.{key}": value.detach().cpu().numpy()
-            for name, net in self.networks().items()
-            for key, value in net.state_dict().items()
-        }
+        tensors = _net_tensors(self.networks())
         meta = {
             "info": self.info_,
             "history": self.history_,
@@ -240,14 +236,8 @@ class TrainableDetector(Detector):
             raise NotFittedError(msg)
         nets = detector.build_networks(info)
         for name, net in nets.items():
-            prefix = f"net.{name}."
-            weights = {
-                k[len(prefix) :]: torch.from_numpy(np.array(v))
-                for k, v in state.tensors.items()
-                if k.startswith(prefix)
-            }
             try:
-                net.load_state_dict(weights, strict=True)
+                net.load_state_dict(_state_dict(state.tensors, name), strict=True)
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0]
                 msg = f"{cls.name}: the model's weights do not fit network {name!r}: {first}"
@@ -415,22 +405,11 @@ class _Engine:
     # -- weights and checkpoints -----------------------------------------------------------------
 
     def _weights(self) -> dict[str, np.ndarray]:
-        return {
-            f"net.{name}.{key}": value.detach().cpu().numpy().copy()
-            for name, net in self.nets.items()
-            for key, value in net.state_dict().items()
-        }
+        return _net_tensors(self.nets)
 
     def _load_weights(self, tensors: Mapping[str, np.ndarray]) -> None:
         for name, net in self.nets.items():
-            prefix = f"net.{name}."
-            net.load_state_dict(
-                {
-                    k[len(prefix) :]: torch.from_numpy(np.array(v))
-                    for k, v in tensors.items()
-                    if k.startswith(prefix)
-                }
-            )
+            net.load_state_dict(_state_dict(tensors, name))
 
     def _checkpoint(
         self,
@@ -497,6 +476,25 @@ class _Engine:
         # checkpoint: the checkpoint's history is the record, so the log is written from it.
         _write_log(folder / LOG_FILE, history)
         return checkpoint.epoch + 1, history, best
+
+
+def _net_tensors(nets: Mapping[str, torch.nn.Module]) -> dict[str, np.ndarray]:
+    """Every network's state as ``net.<name>.<key>`` arrays (copies, safe to keep)."""
+    return {
+        f"net.{name}.{key}": value.detach().cpu().numpy().copy()
+        for name, net in nets.items()
+        for key, value in net.state_dict().items()
+    }
+
+
+def _state_dict(tensors: Mapping[str, np.ndarray], name: str) -> dict[str, torch.Tensor]:
+    """The state dict of network ``name`` from :func:`_net_tensors`' arrays."""
+    prefix = f"net.{name}."
+    return {
+        k[len(prefix) :]: torch.from_numpy(np.array(v))
+        for k, v in tensors.items()
+        if k.startswith(prefix)
+    }
 
 
 def _fingerprint(
