@@ -308,7 +308,7 @@ class _Engine:
                 if config.select == "validation":
                     loss = record["validation"]["loss"]
                     if best is None or loss < best[0]:
-                        best = (loss, epoch, self._weights())
+                        best = (loss, epoch, _net_tensors(self.nets))
                 if folder is not None:
                     self._checkpoint(folder, epoch, history, best, fingerprint)
                 completed = epoch
@@ -404,9 +404,6 @@ class _Engine:
 
     # -- weights and checkpoints -----------------------------------------------------------------
 
-    def _weights(self) -> dict[str, np.ndarray]:
-        return _net_tensors(self.nets)
-
     def _load_weights(self, tensors: Mapping[str, np.ndarray]) -> None:
         for name, net in self.nets.items():
             net.load_state_dict(_state_dict(tensors, name))
@@ -419,7 +416,7 @@ class _Engine:
         best: tuple[float, int, dict[str, np.ndarray]] | None,
         fingerprint: str,
     ) -> None:
-        tensors = self._weights()
+        tensors = _net_tensors(self.nets)
         state: dict[str, Any] = {"history": history, "fingerprint": fingerprint, "optimizers": {}}
         for name, optimizer in self.optimizers.items():
             arrays, settings = _optimizer_state(optimizer)
