@@ -62,6 +62,46 @@ CacheOption = Annotated[
     ),
 ]
 
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="ENGINE",
+        help="local (this process) or ray (a Ray cluster; pip install 'xadt[ray]').",
+        show_default=True,
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        metavar="ADDR",
+        help="With --engine ray: the Ray cluster (auto, ray://head:10001); default: a local Ray.",
+        show_default=False,
+    ),
+]
+RayWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--ray-workers",
+        min=1,
+        metavar="N",
+        help="With --engine ray: Ray actors (default: one per CPU, or per GPU with GPUs).",
+        show_default=False,
+    ),
+]
+
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str) -> None:
+    """Raise ``XadtError`` unless ``engine`` is one this command runs."""
+    from xadt.errors import XadtError
+
+    if engine not in ENGINES:
+        msg = f"--engine must be {' or '.join(ENGINES)}; got {engine!r}"
+        raise XadtError(msg)
+
 
 def registry() -> Registry:
     """The plugin registry, built once per command; plugin warnings print once, here."""

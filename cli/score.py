@@ -11,11 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from xadt.cli.common import (
+    AddressOption,
     CacheOption,
     DeviceOption,
+    EngineOption,
     ModelOption,
     PluginOption,
+    RayWorkersOption,
     SetOption,
+    check_engine,
     progress_bar,
     registry,
     run_context,
@@ -28,7 +32,14 @@ if TYPE_CHECKING:
 
 
 def score_command(
-    scans: Annotated[Path, typer.Argument(help="Folder of scans to score.", metavar="SCANS")],
+    scans: Annotated[
+        str,
+        typer.Argument(
+            help="Folder of scans to score; with --engine ray also a glob, a manifest file of "
+            "paths or URIs, or a URL (s3://, gs://).",
+            metavar="SCANS",
+        ),
+    ],
     plugin: PluginOption = None,
     model: ModelOption = None,
     output: Annotated[
@@ -37,7 +48,7 @@ def score_command(
             "--output",
             "-o",
             metavar="FILE",
-            help="Also write the scores to a .csv or .json file.",
+            help="Also write the scores to a .csv, .json or .parquet file.",
             show_default=False,
         ),
     ] = None,
@@ -47,6 +58,28 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
     ] = False,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    ray_workers: RayWorkersOption = None,
+    num_gpus_per_worker: Annotated[
+        float,
+        typer.Option(
+            "--num-gpus-per-worker", min=0.0, help="With --engine ray: GPUs per scoring actor."
+        ),
+    ] = 0.0,
+    batch_scans: Annotated[
+        int,
+        typer.Option("--batch-scans", min=1, help="With --engine ray: scans per scoring call."),
+    ] = 32,
+    partition_scans: Annotated[
+        int,
+        typer.Option(
+            "--partition-scans",
+            min=1,
+            help="With --engine ray: scans per results partition (FILE.parts/), the unit a "
+            "re-run skips.",
+        ),
+    ] = 256,
 ) -> None:
     """Score scans with a trained model and flag those over its threshold.
 
@@ -60,6 +93,7 @@ def score_command(
         write_results,
     )
 
+    check_engine(engine)
     if output is not None:
         check_results_path(output, overwrite=overwrite)
     plugins = registry()
@@ -67,7 +101,30 @@ def score_command(
     with progress_bar() as progress:
         context = run_context(progress, plugins, device=device, cache_dir=cache)
         progress.stage("scoring")
-        run = score_folder(loaded, scans, context=context, progress=lambda d, t: progress.update(d))
+        if engine == "ray":
+            from xadt.distributed.scoring import RayOptions, score_ray
+
+            options = RayOptions(
+                address=address,
+                workers=ray_workers,
+                num_gpus_per_worker=num_gpus_per_worker,
+                batch_scans=batch_scans,
+                partition_scans=partition_scans,
+            )
+            run = score_ray(
+                loaded,
+                scans,
+                registry=plugins,
+                overrides=sets or [],
+                options=options,
+                device=device,
+                parts=None if output is None else output.with_name(output.name + ".parts"),
+                progress=lambda d, t: progress.update(d),
+            )
+        else:
+            run = score_folder(
+                loaded, scans, context=context, progress=lambda d, t: progress.update(d)
+            )
     console = Console()
     console.print(_table(run, loaded))
     if output is not None:

@@ -211,6 +211,11 @@ def read_scan(
     return _read_group(group, mask_files, energies=energies, budget=_Budget(max_pixels, max_bytes))
 
 
+def group_files(files: Iterable[PathLike]) -> dict[str, list[Path]]:
+    """Files grouped into scans by the ids their names give (``docs/data.md``), sorted by id."""
+    return {scan_id: group.files() for scan_id, group in _group(Path(f) for f in files).items()}
+
+
 def iter_scans(
     folder: PathLike,
     *,
