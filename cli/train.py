@@ -6,15 +6,19 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from xadt.cli.common import (
+    AddressOption,
     CacheOption,
     DeviceOption,
+    EngineOption,
+    RayWorkersOption,
     SetOption,
+    check_engine,
     progress_bar,
     registry,
     run_context,
@@ -30,8 +34,12 @@ if TYPE_CHECKING:
 
 def train_command(
     data: Annotated[
-        Path,
-        typer.Argument(help="Folder of normal scans to learn from.", metavar="DATA"),
+        str,
+        typer.Argument(
+            help="Folder of normal scans to learn from; with --engine ray also a glob, a "
+            "manifest file of paths or URIs, or a URL (s3://, gs://).",
+            metavar="DATA",
+        ),
     ],
     plugin: Annotated[
         str,
@@ -142,6 +150,9 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    ray_workers: RayWorkersOption = None,
 ) -> None:
     """Train a detector on normal scans and save the model.
 
@@ -152,6 +163,7 @@ def train_command(
     from xadt.artifacts import store_path
     from xadt.workflows.train import train
 
+    check_engine(engine)
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
     )
@@ -179,20 +191,26 @@ def train_command(
             resume=resume,
             cache_dir=cache and cache.absolute(),
         )
+        settings: dict[str, Any] = {
+            "context": context,
+            "output": output,
+            "overrides": overrides,
+            "options": options,
+            "options_file": str(config or "options"),
+            "holdout": holdout,
+            "validation": validation,
+            "target_fpr": target_fpr,
+            "overwrite": overwrite,
+        }
         try:
-            result = train(
-                plugin,
-                data,
-                context=context,
-                output=output,
-                overrides=overrides,
-                options=options,
-                options_file=str(config or "options"),
-                holdout=holdout,
-                validation=validation,
-                target_fpr=target_fpr,
-                overwrite=overwrite,
-            )
+            if engine == "ray":
+                from xadt.distributed.fitting import train_ray
+                from xadt.distributed.scoring import RayOptions
+
+                ray_options = RayOptions(address=address, workers=ray_workers)
+                result = train_ray(plugin, data, ray_options=ray_options, **settings)
+            else:
+                result = train(plugin, data, **settings)
         except TrainingInterrupted as exc:
             interrupted(exc)
     if checkpoints is None:
@@ -224,7 +242,7 @@ def interrupted(exc: TrainingInterrupted) -> None:
 
 
 def dry_run_text(
-    cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: Path
+    cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: str
 ) -> str:
     """The effective options as TOML (the same form ``--config`` reads) and the scans found."""
     from xadt.workflows.train import build_detector, open_training_folder

@@ -15,7 +15,7 @@ from types import ModuleType
 
 from xadt.errors import XadtError
 
-__all__ = ["INSTALL_HINT", "import_ray", "ray_session"]
+__all__ = ["INSTALL_HINT", "import_ray", "ray_session", "user_error"]
 
 INSTALL_HINT = "pip install 'xadt[ray]'"
 """How to install the optional Ray engine."""
@@ -73,3 +73,17 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         yield ray
     finally:
         ray.shutdown()
+
+
+def user_error(exc: BaseException) -> XadtError | None:
+    """The ``XadtError`` that a Ray failure wraps (a worker's user error), as a plain one-line
+    error for the CLI; None when the failure is not one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        inner = getattr(seen, "cause", None)
+        if isinstance(inner, XadtError):
+            return XadtError(str(inner.args[0]) if inner.args else str(inner))
+        if isinstance(seen, XadtError) and type(seen).__module__.startswith("xadt"):
+            return XadtError(str(seen.args[0]) if seen.args else str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return None

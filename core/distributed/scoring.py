@@ -29,7 +29,7 @@ import numpy as np
 
 from xadt.context import RunContext
 from xadt.detector import PatchScores, ScanResult
-from xadt.distributed import ray_session
+from xadt.distributed import ray_session, user_error
 from xadt.distributed.listing import ScanSource, list_scans, read_source
 from xadt.errors import XadtError
 from xadt.host import Registry
@@ -39,6 +39,7 @@ from xadt.scans import printable
 from xadt.workflows.score import CHUNK, ScoreRow, ScoreRun, score_in_chunks
 
 __all__ = [
+    "LOCAL",
     "PARTITION",
     "RayOptions",
     "model_files",
@@ -92,6 +93,10 @@ class RayOptions:
         return max(1, int(resources.get("CPU", 1)))
 
 
+LOCAL = RayOptions()
+"""The default: a local Ray on this machine, one actor per CPU."""
+
+
 def model_files(model: Model) -> dict[str, bytes]:
     """The files of a saved model's directory, to ship to actors on any node.
 
@@ -110,7 +115,7 @@ def score_ray(
     *,
     registry: Registry,
     overrides: Sequence[str] = (),
-    options: RayOptions = RayOptions(),
+    options: RayOptions = LOCAL,
     device: str = "auto",
     parts: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -171,7 +176,7 @@ def score_sources(
     registry: Registry,
     *,
     overrides: Sequence[str] = (),
-    options: RayOptions = RayOptions(),
+    options: RayOptions = LOCAL,
     device: str = "auto",
     patches: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
@@ -211,7 +216,7 @@ def score_sources(
         for table in data.iter_batches(batch_size=None, batch_format="pyarrow"):
             yield table.to_pylist()
     except Exception as exc:
-        cause = _user_error(exc)
+        cause = user_error(exc)
         if cause is None:
             raise
         raise cause from None
@@ -225,19 +230,6 @@ def _parts_folder(parts: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="xadt-parts-") as tmp:
         yield Path(tmp)
-
-
-def _user_error(exc: BaseException) -> XadtError | None:
-    """The ``XadtError`` a Ray failure wraps, as a plain one-line error; None if none."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        inner = getattr(seen, "cause", None)
-        if isinstance(inner, XadtError):
-            return XadtError(str(inner.args[0]) if inner.args else str(inner))
-        if isinstance(seen, XadtError) and type(seen).__module__.startswith("xadt"):
-            return XadtError(str(seen.args[0]) if seen.args else str(seen))
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

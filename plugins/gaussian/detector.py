@@ -219,9 +219,7 @@ class GaussianDetector(ShardedFit, Detector):
         """Merge one round's shard statistics exactly; True once the fit is complete."""
         rounds = self._rounds
         if rounds is None:
-            acc = parts[0]
-            for part in parts[1:]:
-                acc.merge(part)
+            acc = _Accumulated.merged(parts)
             self._check_accumulated(acc)
             backbone = self.build_backbone(self.config, context.plugins())
             rounds = self._start_rounds(acc, self._semantic_dims(backbone), backbone)
@@ -233,8 +231,8 @@ class GaussianDetector(ShardedFit, Detector):
             for part in parts:
                 _merge_cells(rounds.acc.app, part)
         else:
-            totals = parts[0]
-            for part in parts[1:]:
+            totals = Moments(2)
+            for part in parts:
                 totals.merge(part)
             self._rounds = None
             self._finish(rounds, totals)
@@ -723,6 +721,25 @@ class _Accumulated:
     n_patches: int = 0
     n_skipped: int = 0
     skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def merged(cls, parts: list[_Accumulated]) -> _Accumulated:
+        """The sums of all ``parts`` in a new accumulator (parts may be read-only, as Ray's
+        zero-copy arrays are)."""
+        first = parts[0].chooser
+        acc = cls(
+            None
+            if first is None
+            else ThresholdChooser(
+                first.dim,
+                grid=first.grid,
+                n_candidates=first.n_candidates,
+                quantiles=first.quantiles,
+            )
+        )
+        for part in parts:
+            acc.merge(part)
+        return acc
 
     def merge(self, other: _Accumulated) -> None:
         """Add the counts and moments of another shard's scans (exact up to reassociation)."""
