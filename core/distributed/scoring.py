@@ -21,7 +21,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
@@ -35,7 +35,6 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import write_bytes_atomic
-from xadt.scans import printable
 from xadt.workflows.score import CHUNK, ScoreRow, ScoreRun, score_in_chunks
 
 __all__ = [
@@ -244,7 +243,9 @@ def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             scans[i] = read_source(source)
         except XadtError as exc:
             where = getattr(exc, "path", None)
-            file[i] = printable(where.name) if isinstance(where, Path) else source.id
+            name = where.name if isinstance(where, Path) else source.id
+            # The file as listed (a remote one was read from a temporary copy).
+            file[i] = next((f for f in source.files if PurePosixPath(f).name == name), name)
             error[i] = getattr(exc, "reason", str(exc))
     carried = {k: v for k, v in batch.items() if k != "files"}
     return {**carried, "scan": scans, "file": file, "error": error}

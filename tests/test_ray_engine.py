@@ -1,0 +1,191 @@
+"""``--engine ray`` on a local Ray with 2 CPUs: scoring and the sharded gaussian fit give the
+single-process results, a killed actor loses or doubles no scan, and a re-run skips the
+partitions already written. Skipped where Ray is not installed (``pip install 'xadt[ray]'``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_gaussian_detector import TinyGaussian
+from tests.test_workflows import Hotspot, HotspotConfig, registry_with, write_scans
+from xadt.artifacts import load_model
+from xadt.context import RunContext
+from xadt.detector import ScanResult
+from xadt.distributed import import_ray, ray_session
+from xadt.distributed.fitting import train_ray
+from xadt.distributed.listing import list_scans
+from xadt.distributed.scoring import RayOptions, score_ray
+from xadt.errors import XadtError
+from xadt.plugins.baseline import BaselineDetector
+from xadt.scans import Scan
+from xadt.testing import normal_scans
+from xadt.workflows.score import ScoreRun, score_folder, write_results
+from xadt.workflows.train import train
+
+pytest.importorskip("ray")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::xadt.scans.ScanSkippedWarning"),
+]
+
+
+@dataclasses.dataclass
+class FragileConfig(HotspotConfig):
+    """Hotspot's options, and a file whose absence makes the first scoring call kill its
+    process (creating the file first, so that the retry lives)."""
+
+    die_once: str = ""
+
+
+class Fragile(Hotspot):
+    """Hotspot, whose worker process dies by SIGKILL at its first ``score`` while ``die_once``
+    names a file that does not exist yet."""
+
+    name: ClassVar[str] = "fragile"
+    Config: ClassVar[type] = FragileConfig
+    config: FragileConfig
+
+    def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
+        marker = Path(self.config.die_once) if self.config.die_once else None
+        if marker is not None and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().score(scans, context)
+
+
+REGISTRY = registry_with(BaselineDetector, Hotspot, Fragile, TinyGaussian)
+OPTIONS = RayOptions(workers=2, batch_scans=4, partition_scans=8)
+
+
+@pytest.fixture(scope="module")
+def ray() -> Iterator[ModuleType]:
+    """One local Ray with 2 CPUs for the module's tests, shut down after them."""
+    with ray_session(num_cpus=2) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 readable scans (some dual-view) and one damaged file, in one folder."""
+    folder = write_scans(tmp_path_factory.mktemp("scans") / "scans", 26, seed=3)
+    write_scans(folder, 4, prefix="dual", views=2, seed=5)
+    (folder / "s13b.png").write_bytes(b"not an image")
+    return folder
+
+
+def _model(tmp_path: Path, plugin: str, *overrides: str) -> Path:
+    data = write_scans(tmp_path / "normal", 12)
+    context = RunContext(registry=REGISTRY)
+    out = tmp_path / "-".join(["model", plugin, *overrides]).replace("/", "_")
+    train(plugin, data, context=context, output=out, overrides=overrides, holdout=0.3)
+    return out
+
+
+def _rows(run: ScoreRun, tmp_path: Path, name: str) -> str:
+    path = write_results(run.rows, tmp_path / f"{name}.csv", skipped=run.skipped)
+    return path.read_text()
+
+
+def test_scores_equal_the_single_process_scan_for_scan(
+    ray: ModuleType, scans: Path, tmp_path: Path
+) -> None:
+    model = load_model(_model(tmp_path, "baseline"), registry=REGISTRY)
+    local = score_folder(model, scans, context=RunContext(registry=REGISTRY))
+    parts = tmp_path / "parts"
+    distributed = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    assert distributed.rows == local.rows
+    assert distributed.skipped == local.skipped
+    assert [file.name for file, _ in local.skipped] == ["s13b.png"]
+    assert distributed.summary == local.summary
+    assert _rows(distributed, tmp_path, "ray") == _rows(local, tmp_path, "local")
+    assert len(list(parts.glob("part-*.parquet"))) == 4  # 31 scans, 8 per partition
+
+
+def test_a_rerun_skips_done_partitions_and_another_model_does_not(
+    ray: ModuleType, scans: Path, tmp_path: Path
+) -> None:
+    model = load_model(_model(tmp_path, "hotspot"), registry=REGISTRY)
+    parts = tmp_path / "parts"
+    first = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    files = sorted(parts.glob("part-*.parquet"))
+    lost, kept = files[1], [f for f in files if f != files[1]]
+    stamps = {f: f.stat().st_mtime_ns for f in kept}
+    lost.unlink()
+    again = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    assert again.rows == first.rows
+    assert lost.is_file()
+    assert {f: f.stat().st_mtime_ns for f in kept} == stamps
+    brighter = load_model(_model(tmp_path, "hotspot", "gain=2"), registry=REGISTRY)
+    other = score_ray(brighter, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    assert len(list(parts.glob("part-*.parquet"))) == 8  # four more: none was taken as done
+    assert [r.score for r in other.rows] == pytest.approx([2 * r.score for r in first.rows])
+
+
+def test_a_killed_actor_loses_and_doubles_no_scan(
+    ray: ModuleType, scans: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "killed"
+    marker.touch()  # no death while training, in this process
+    model = load_model(_model(tmp_path, "fragile", f"die_once={marker}"), registry=REGISTRY)
+    marker.unlink()
+    run = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=tmp_path / "p")
+    assert marker.exists()  # an actor did die
+    local = score_folder(model, scans, context=RunContext(registry=REGISTRY))
+    assert run.rows == local.rows
+    assert len({r.id for r in run.rows}) == 30
+
+
+def test_listing_takes_a_glob_and_a_manifest(scans: Path, tmp_path: Path) -> None:
+    folder = list_scans(str(scans))
+    assert [s.id for s in list_scans(str(scans / "dual*.png"))] == [
+        f"dual{k:02d}" for k in range(4)
+    ]
+    manifest = tmp_path / "scans.txt"
+    lines = ["# two scans", str(scans / "s00.png"), "", str(scans / "dual01_v0.png")]
+    manifest.write_text("\n".join([*lines, str(scans / "dual01_v1.png")]) + "\n")
+    assert list_scans(str(manifest)) == [folder[1], folder[4]]  # dual01, s00
+    with pytest.raises(XadtError, match="nowhere: no such folder, glob or manifest file"):
+        list_scans(str(tmp_path / "nowhere"))
+
+
+def test_the_sharded_gaussian_fit_on_ray_equals_the_single_process_fit(
+    ray: ModuleType, tmp_path: Path
+) -> None:
+    data = tmp_path / "normal"
+    data.mkdir()
+    for scan in normal_scans(24, seed=1, prefix="n"):
+        Image.fromarray(scan.views[0]).save(data / f"{scan.id}.png")
+    context = RunContext(registry=REGISTRY)
+    settings: dict[str, Any] = {"context": context, "overrides": ["backbone=tiny"], "holdout": 0.2}
+    local = train("gaussian", data, output=tmp_path / "local", **settings)
+    sharded = train_ray(
+        "gaussian", str(data), output=tmp_path / "ray", ray_options=OPTIONS, **settings
+    )
+    assert (sharded.n_fitted, sharded.n_holdout) == (local.n_fitted, local.n_holdout)
+    one, other = local.model.detector.state(), sharded.model.detector.state()
+    for name, tensor in one.tensors.items():
+        np.testing.assert_allclose(other.tensors[name], tensor, rtol=1e-9, atol=1e-12, err_msg=name)
+    assert sharded.model.threshold_ == pytest.approx(local.model.threshold_, rel=1e-9)
+
+
+def test_a_detector_without_a_sharded_fit_is_one_line(tmp_path: Path) -> None:
+    data = write_scans(tmp_path / "normal", 6)
+    with pytest.raises(XadtError, match=r"train baseline in one process, or with --engine ddp"):
+        train_ray("baseline", str(data), context=RunContext(registry=REGISTRY))
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray looks like
+    with pytest.raises(XadtError, match=r"^--engine ray needs Ray: pip install 'xadt\[ray\]'$"):
+        import_ray()
