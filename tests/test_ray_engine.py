@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
 from tests.test_gaussian_detector import TinyGaussian
 from tests.test_workflows import Hotspot, HotspotConfig, registry_with, write_scans
 from xadt.artifacts import load_model
+from xadt.cli.app import app
 from xadt.context import RunContext
 from xadt.detector import ScanResult
 from xadt.distributed import import_ray, ray_session
@@ -34,6 +37,7 @@ from xadt.workflows.score import ScoreRun, score_folder, write_results
 from xadt.workflows.train import train
 
 pytest.importorskip("ray")
+pq = pytest.importorskip("pyarrow.parquet")
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::xadt.scans.ScanSkippedWarning"),
@@ -189,3 +193,33 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray looks like
     with pytest.raises(XadtError, match=r"^--engine ray needs Ray: pip install 'xadt\[ray\]'$"):
         import_ray()
+
+
+def test_xadt_and_its_commands_never_import_ray() -> None:
+    code = (
+        "import sys, xadt, xadt.cli.app, xadt.distributed, xadt.workflows.score; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'pyarrow', 'fsspec')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_commands_take_engine_ray(ray: ModuleType, scans: Path, tmp_path: Path) -> None:
+    model, out = _model(tmp_path, "baseline"), tmp_path / "results.parquet"
+    args = ["score", "-m", model, scans, "-o", out, "--engine", "ray", "--ray-workers", "1"]
+    scored = CliRunner().invoke(app, [str(a) for a in [*args, "--partition-scans", "16"]])
+    assert scored.exit_code == 1, scored.output  # one file was skipped; the rest was scored
+    assert scored.stderr.startswith("error: 1 of 31 scans skipped: s13b.png: ")
+    table = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in table[-2:]] == ["s25", "s13b.png"]
+    assert table[-1]["score"] is None
+    assert table[-1]["error"] == "not a PNG, JPEG, BMP or TIFF image"
+    assert sorted(p.name[:11] for p in (tmp_path / "results.parquet.parts").iterdir()) == [
+        "part-000000",
+        "part-000001",
+    ]
+    refused = CliRunner().invoke(app, ["train", "-p", "baseline", str(scans), "--engine", "ray"])
+    assert refused.exit_code == 1
+    assert refused.stderr.count("\n") == 1
+    assert "--engine ddp" in refused.stderr
