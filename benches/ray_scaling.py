@@ -72,7 +72,7 @@ def main() -> None:
         for workers in (1, 2):
             options = RayOptions(workers=workers, batch_scans=4, partition_scans=args.scans)
             start = time.perf_counter()
-            run = score_ray(model, str(scans), registry=context.plugins(), options=options)
+            run = score_ray(model, str(scans), context=context, options=options)
             wall = time.perf_counter() - start
             gap = max(
                 abs(a.score - b.score) / abs(b.score)

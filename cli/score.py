@@ -114,10 +114,9 @@ def score_command(
             run = score_ray(
                 loaded,
                 scans,
-                registry=plugins,
+                context=context,
                 overrides=sets or [],
                 options=options,
-                device=device,
                 parts=None if output is None else output.with_name(output.name + ".parts"),
                 progress=lambda d, t: progress.update(d),
             )

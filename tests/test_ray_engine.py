@@ -31,6 +31,7 @@ from xadt.distributed.listing import list_scans
 from xadt.distributed.scoring import RayOptions, score_ray
 from xadt.errors import XadtError
 from xadt.plugins.baseline import BaselineDetector
+from xadt.plugins.gaussian import GaussianConfig
 from xadt.scans import Scan
 from xadt.testing import normal_scans
 from xadt.workflows.score import ScoreRun, score_folder, write_results
@@ -68,7 +69,31 @@ class Fragile(Hotspot):
         return super().score(scans, context)
 
 
-REGISTRY = registry_with(BaselineDetector, Hotspot, Fragile, TinyGaussian)
+@dataclasses.dataclass
+class FragileGaussianConfig(GaussianConfig):
+    """The gaussian options, and ``die_once`` as :class:`FragileConfig` has it."""
+
+    die_once: str = ""
+
+
+class FragileGaussian(TinyGaussian):
+    """TinyGaussian, whose shard worker dies by SIGKILL in its first round while ``die_once``
+    names a file that does not exist yet."""
+
+    name: ClassVar[str] = "fragile_gaussian"
+    Config: ClassVar[type] = FragileGaussianConfig
+    config: FragileGaussianConfig
+
+    def fit_shard(self, scans: Iterable[Scan], context: RunContext) -> Any:
+        marker = Path(self.config.die_once) if self.config.die_once else None
+        if marker is not None and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit_shard(scans, context)
+
+
+REGISTRY = registry_with(BaselineDetector, Hotspot, Fragile, TinyGaussian, FragileGaussian)
+CONTEXT = RunContext(registry=REGISTRY)
 OPTIONS = RayOptions(workers=2, batch_scans=4, partition_scans=8)
 
 
@@ -90,9 +115,8 @@ def scans(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _model(tmp_path: Path, plugin: str, *overrides: str) -> Path:
     data = write_scans(tmp_path / "normal", 12)
-    context = RunContext(registry=REGISTRY)
     out = tmp_path / "-".join(["model", plugin, *overrides]).replace("/", "_")
-    train(plugin, data, context=context, output=out, overrides=overrides, holdout=0.3)
+    train(plugin, data, context=CONTEXT, output=out, overrides=overrides, holdout=0.3)
     return out
 
 
@@ -105,9 +129,9 @@ def test_scores_equal_the_single_process_scan_for_scan(
     ray: ModuleType, scans: Path, tmp_path: Path
 ) -> None:
     model = load_model(_model(tmp_path, "baseline"), registry=REGISTRY)
-    local = score_folder(model, scans, context=RunContext(registry=REGISTRY))
+    local = score_folder(model, scans, context=CONTEXT)
     parts = tmp_path / "parts"
-    distributed = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    distributed = score_ray(model, str(scans), context=CONTEXT, options=OPTIONS, parts=parts)
     assert distributed.rows == local.rows
     assert distributed.skipped == local.skipped
     assert [file.name for file, _ in local.skipped] == ["s13b.png"]
@@ -121,17 +145,17 @@ def test_a_rerun_skips_done_partitions_and_another_model_does_not(
 ) -> None:
     model = load_model(_model(tmp_path, "hotspot"), registry=REGISTRY)
     parts = tmp_path / "parts"
-    first = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    first = score_ray(model, str(scans), context=CONTEXT, options=OPTIONS, parts=parts)
     files = sorted(parts.glob("part-*.parquet"))
     lost, kept = files[1], [f for f in files if f != files[1]]
     stamps = {f: f.stat().st_mtime_ns for f in kept}
     lost.unlink()
-    again = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    again = score_ray(model, str(scans), context=CONTEXT, options=OPTIONS, parts=parts)
     assert again.rows == first.rows
     assert lost.is_file()
     assert {f: f.stat().st_mtime_ns for f in kept} == stamps
     brighter = load_model(_model(tmp_path, "hotspot", "gain=2"), registry=REGISTRY)
-    other = score_ray(brighter, str(scans), registry=REGISTRY, options=OPTIONS, parts=parts)
+    other = score_ray(brighter, str(scans), context=CONTEXT, options=OPTIONS, parts=parts)
     assert len(list(parts.glob("part-*.parquet"))) == 8  # four more: none was taken as done
     assert [r.score for r in other.rows] == pytest.approx([2 * r.score for r in first.rows])
 
@@ -143,9 +167,9 @@ def test_a_killed_actor_loses_and_doubles_no_scan(
     marker.touch()  # no death while training, in this process
     model = load_model(_model(tmp_path, "fragile", f"die_once={marker}"), registry=REGISTRY)
     marker.unlink()
-    run = score_ray(model, str(scans), registry=REGISTRY, options=OPTIONS, parts=tmp_path / "p")
+    run = score_ray(model, str(scans), context=CONTEXT, options=OPTIONS, parts=tmp_path / "p")
     assert marker.exists()  # an actor did die
-    local = score_folder(model, scans, context=RunContext(registry=REGISTRY))
+    local = score_folder(model, scans, context=CONTEXT)
     assert run.rows == local.rows
     assert len({r.id for r in run.rows}) == 30
 
@@ -163,19 +187,27 @@ def test_listing_takes_a_glob_and_a_manifest(scans: Path, tmp_path: Path) -> Non
         list_scans(str(tmp_path / "nowhere"))
 
 
-def test_the_sharded_gaussian_fit_on_ray_equals_the_single_process_fit(
+def test_the_sharded_gaussian_fit_on_ray_equals_the_single_process_fit_though_a_worker_dies(
     ray: ModuleType, tmp_path: Path
 ) -> None:
     data = tmp_path / "normal"
     data.mkdir()
     for scan in normal_scans(24, seed=1, prefix="n"):
         Image.fromarray(scan.views[0]).save(data / f"{scan.id}.png")
-    context = RunContext(registry=REGISTRY)
-    settings: dict[str, Any] = {"context": context, "overrides": ["backbone=tiny"], "holdout": 0.2}
-    local = train("gaussian", data, output=tmp_path / "local", **settings)
-    sharded = train_ray(
-        "gaussian", str(data), output=tmp_path / "ray", ray_options=OPTIONS, **settings
+    settings: dict[str, Any] = {"context": CONTEXT, "holdout": 0.2}
+    local = train(
+        "gaussian", data, output=tmp_path / "local", overrides=["backbone=tiny"], **settings
     )
+    marker = tmp_path / "killed"
+    sharded = train_ray(
+        "fragile_gaussian",
+        str(data),
+        output=tmp_path / "ray",
+        ray_options=OPTIONS,
+        overrides=["backbone=tiny", f"die_once={marker}"],
+        **settings,
+    )
+    assert marker.exists()  # a shard worker did die
     assert (sharded.n_fitted, sharded.n_holdout) == (local.n_fitted, local.n_holdout)
     one, other = local.model.detector.state(), sharded.model.detector.state()
     for name, tensor in one.tensors.items():
@@ -186,7 +218,7 @@ def test_the_sharded_gaussian_fit_on_ray_equals_the_single_process_fit(
 def test_a_detector_without_a_sharded_fit_is_one_line(tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 6)
     with pytest.raises(XadtError, match=r"train baseline in one process, or with --engine ddp"):
-        train_ray("baseline", str(data), context=RunContext(registry=REGISTRY))
+        train_ray("baseline", str(data), context=CONTEXT)
 
 
 def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -102,13 +102,7 @@ def train_ray(
             rows = [
                 row
                 for batch in score_sources(
-                    ray,
-                    held,
-                    files,
-                    registry,
-                    options=ray_options,
-                    device=context.device,
-                    patches=True,
+                    ray, held, files, context=context, options=ray_options, patches=True
                 )
                 for row in batch
             ]

@@ -112,10 +112,9 @@ def score_ray(
     model: Model,
     scans: str,
     *,
-    registry: Registry,
+    context: RunContext,
     overrides: Sequence[str] = (),
     options: RayOptions = LOCAL,
-    device: str = "auto",
     parts: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreRun:
@@ -125,10 +124,10 @@ def score_ray(
         model: the loaded model (its directory is shipped to the actors, which load it again
             with ``overrides``); its calibration flags the results.
         scans: where the scans are; see :func:`xadt.distributed.listing.list_scans`.
-        registry: the plugin registry, sent to the actors so they find the same detector.
+        context: the actors' device (``auto``: the GPU Ray gave an actor, if any), cache
+            folder and plugin registry (sent to them, so they find the same detector).
         overrides: runtime ``--set`` options, as applied to ``model``.
         options: cluster, pool and batch sizes.
-        device: the actors' torch device (``auto``: the GPU Ray gave an actor, if any).
         parts: folder of the results partitions; done ones are skipped. None: a temporary one.
         progress: called as ``progress(done, total)`` in scans as partitions complete.
 
@@ -158,7 +157,7 @@ def score_ray(
             writer = _PartitionWriter({k: (names[k], len(chunks[k])) for k in todo})
             with ray_session(options.address, num_cpus=options.num_cpus) as ray:
                 for batch in score_sources(
-                    ray, items, files, registry, overrides=overrides, options=options, device=device
+                    ray, items, files, context=context, overrides=overrides, options=options
                 ):
                     done += writer.add(batch)
                     if progress is not None:
@@ -172,11 +171,10 @@ def score_sources(
     ray: ModuleType,
     items: list[dict[str, Any]],
     files: dict[str, bytes],
-    registry: Registry,
     *,
+    context: RunContext,
     overrides: Sequence[str] = (),
     options: RayOptions = LOCAL,
-    device: str = "auto",
     patches: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
     """Run the pipeline over ``items`` (dicts with ``id`` and ``files``, plus any keys to carry
@@ -205,9 +203,10 @@ def score_sources(
         num_gpus=options.num_gpus_per_worker or None,
         fn_constructor_kwargs={
             "files": [ray.put(files)],  # in a list, so the actor fetches it by reference
-            "registry": registry,
+            "registry": context.plugins(),
             "overrides": list(overrides),
-            "device": device,
+            "device": context.device,
+            "cache": context.cache_dir,
             "patches": patches,
         },
     )
@@ -260,6 +259,7 @@ class _Scorer:
         registry: Registry,
         overrides: list[str],
         device: str,
+        cache: Path | None,
         patches: bool,
     ) -> None:
         import ray
@@ -270,7 +270,7 @@ class _Scorer:
         for name, data in ray.get(files[0]).items():
             (Path(self._folder.name) / name).write_bytes(data)
         self.model = load_model(self._folder.name, registry=registry, overrides=overrides)
-        self.context = RunContext(device=device, registry=registry)
+        self.context = RunContext(device=device, registry=registry, cache_dir=cache)
         self.patches = patches
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
