@@ -255,3 +255,15 @@ def test_the_commands_take_engine_ray(ray: ModuleType, scans: Path, tmp_path: Pa
     assert refused.exit_code == 1
     assert refused.stderr.count("\n") == 1
     assert "--engine ddp" in refused.stderr
+
+
+def test_a_folder_of_only_bad_scans_is_one_error(ray: ModuleType, tmp_path: Path) -> None:
+    model = load_model(_model(tmp_path, "baseline"), registry=REGISTRY)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("a.png", "b.png"):
+        (bad / name).write_bytes(b"no image")
+    with pytest.raises(
+        XadtError, match=r"bad: no scan could be read \(2 of 2 scans skipped: a\.png"
+    ):
+        score_ray(model, str(bad), context=CONTEXT, options=OPTIONS)

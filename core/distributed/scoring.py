@@ -35,6 +35,7 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import write_bytes_atomic
+from xadt.scans import ScanReadError
 from xadt.workflows.score import CHUNK, ScoreRow, ScoreRun, score_in_chunks
 
 __all__ = [
@@ -164,7 +165,7 @@ def score_ray(
                         progress(done, len(sources))
             writer.check_complete()
         rows = [row for name in names for row in _read_partition(name)]
-    return _score_run(rows, len(sources))
+    return _score_run(rows, scans)
 
 
 def score_sources(
@@ -191,9 +192,9 @@ def score_sources(
     from ray.data import ActorPoolStrategy
 
     batch = options.batch_scans
-    size = options.pool_size(ray)
-    blocks = max(size, math.ceil(len(items) / batch))
-    data = ray.data.from_items(items, override_num_blocks=min(blocks, len(items)))
+    size = min(options.pool_size(ray), len(items))
+    blocks = min(len(items), max(size, math.ceil(len(items) / batch)))
+    data = ray.data.from_items(items, override_num_blocks=blocks)
     data = data.map_batches(_read_batch, batch_size=batch, batch_format="numpy")
     data = data.map_batches(
         _Scorer,
@@ -233,19 +234,19 @@ def _parts_folder(parts: Path | None) -> Iterator[Path]:
 def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Ray task: read and decode a batch of listed scans; unreadable ones get an ``error``."""
     n = len(batch["id"])
+    # Strings, never None: Ray turns a column of nothing but None into floats.
     scans = np.empty(n, dtype=object)
-    file = np.empty(n, dtype=object)
-    error = np.empty(n, dtype=object)
+    file = np.full(n, "", dtype=object)
+    error = np.full(n, "", dtype=object)
     for i in range(n):
         source = ScanSource(str(batch["id"][i]), tuple(str(f) for f in batch["files"][i]))
         try:
             scans[i] = read_source(source)
-        except XadtError as exc:
-            where = getattr(exc, "path", None)
-            name = where.name if isinstance(where, Path) else source.id
+        except ScanReadError as exc:
             # The file as listed (a remote one was read from a temporary copy).
+            name = exc.path.name
             file[i] = next((f for f in source.files if PurePosixPath(f).name == name), name)
-            error[i] = getattr(exc, "reason", str(exc))
+            error[i] = exc.reason
     carried = {k: v for k, v in batch.items() if k != "files"}
     return {**carried, "scan": scans, "file": file, "error": error}
 
@@ -276,7 +277,7 @@ class _Scorer:
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
         import pyarrow as pa
 
-        keep = [i for i, scan in enumerate(batch["scan"]) if scan is not None]
+        keep = [i for i, error in enumerate(batch["error"]) if not error]
         scans = [batch["scan"][i] for i in keep]
         results: dict[int, ScanResult] = {}
         if scans:
@@ -287,13 +288,15 @@ class _Scorer:
         for i in range(len(batch["id"])):
             row = {k: _plain(batch[k][i]) for k in carried}
             result = results.get(i)
-            row |= _result_columns(result, batch["file"][i], batch["error"][i], self.patches)
+            row |= _result_columns(
+                result, str(batch["file"][i]), str(batch["error"][i]), self.patches
+            )
             rows.append(row)
-        return pa.Table.from_pylist(rows, schema=_schema(carried, batch, self.patches))
+        return pa.Table.from_pylist(rows, schema=_schema(carried, self.patches))
 
 
 def _result_columns(
-    result: ScanResult | None, file: str | None, error: str | None, patches: bool
+    result: ScanResult | None, file: str, error: str, patches: bool
 ) -> dict[str, Any]:
     if result is None:
         out: dict[str, Any] = {
@@ -322,7 +325,7 @@ def _result_columns(
     return out
 
 
-def _schema(carried: list[str], batch: dict[str, np.ndarray], patches: bool) -> Any:
+def _schema(carried: list[str], patches: bool) -> Any:
     import pyarrow as pa
 
     kinds = {"partition": pa.int64(), "index": pa.int64()}
@@ -392,7 +395,7 @@ def _read_partition(path: Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
-def _score_run(rows: list[dict[str, Any]], total: int) -> ScoreRun:
+def _score_run(rows: list[dict[str, Any]], where: str) -> ScoreRun:
     scored = [
         ScoreRow(
             id=r["id"],
@@ -406,15 +409,15 @@ def _score_run(rows: list[dict[str, Any]], total: int) -> ScoreRun:
         if r["error"] is None
     ]
     skipped = [(Path(r["file"]), r["error"]) for r in rows if r["error"] is not None]
-    if not scored:
-        msg = f"no scan could be read ({len(skipped)} of {total} skipped)"
-        raise XadtError(msg)
     if skipped:
         shown = "; ".join(f"{file.name}: {reason}" for file, reason in skipped[:3])
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        summary = f"{len(skipped)} of {total} scans skipped: {shown}{more}"
+        summary = f"{len(skipped)} of {len(rows)} scans skipped: {shown}{more}"
     else:
-        summary = f"{len(scored)} of {total} scans read, none skipped"
+        summary = f"{len(scored)} of {len(rows)} scans read, none skipped"
+    if not scored:
+        msg = f"{where}: no scan could be read ({summary})"
+        raise XadtError(msg)
     return ScoreRun(rows=scored, skipped=skipped, summary=summary)
 
 
