@@ -217,8 +217,8 @@ def test_the_sharded_gaussian_fit_on_ray_equals_the_single_process_fit_though_a_
 
 def test_a_detector_without_a_sharded_fit_is_one_line(tmp_path: Path) -> None:
     data = write_scans(tmp_path / "normal", 6)
-    with pytest.raises(XadtError, match=r"train baseline in one process, or with --engine ddp"):
-        train_ray("baseline", str(data), context=CONTEXT)
+    with pytest.raises(XadtError, match=r"train hotspot in one process, or with --engine ddp"):
+        train_ray("hotspot", str(data), context=CONTEXT)
 
 
 def test_without_ray_the_engine_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,7 +238,14 @@ def test_xadt_and_its_commands_never_import_ray() -> None:
 
 
 def test_the_commands_take_engine_ray(ray: ModuleType, scans: Path, tmp_path: Path) -> None:
-    model, out = _model(tmp_path, "baseline"), tmp_path / "results.parquet"
+    model, out = tmp_path / "model", tmp_path / "results.parquet"
+    normal = write_scans(tmp_path / "normal", 12)
+    args = ["train", "-p", "baseline", normal, "-o", model, "--holdout", "0.3", "--engine", "ray"]
+    trained = CliRunner().invoke(app, [str(a) for a in args])
+    assert trained.exit_code == 0, trained.output
+    local = load_model(_model(tmp_path, "baseline"), registry=REGISTRY).detector.state().tensors
+    for name, tensor in load_model(model, registry=REGISTRY).detector.state().tensors.items():
+        np.testing.assert_allclose(tensor, local[name], rtol=1e-9, err_msg=name)
     args = ["score", "-m", model, scans, "-o", out, "--engine", "ray", "--ray-workers", "1"]
     scored = CliRunner().invoke(app, [str(a) for a in [*args, "--partition-scans", "16"]])
     assert scored.exit_code == 1, scored.output  # one file was skipped; the rest was scored
@@ -251,7 +258,7 @@ def test_the_commands_take_engine_ray(ray: ModuleType, scans: Path, tmp_path: Pa
         "part-000000",
         "part-000001",
     ]
-    refused = CliRunner().invoke(app, ["train", "-p", "baseline", str(scans), "--engine", "ray"])
+    refused = CliRunner().invoke(app, ["train", "-p", "ganomaly", str(scans), "--engine", "ray"])
     assert refused.exit_code == 1
     assert refused.stderr.count("\n") == 1
     assert "--engine ddp" in refused.stderr

@@ -76,8 +76,9 @@ def train_ray(
     detector = build_detector(cls, overrides, options=options, where=options_file)
     if not isinstance(detector, ShardedFit):
         msg = (
-            f"--engine ray fits only detectors whose fit is sums over shards (gaussian); "
-            f"train {cls.name} in one process, or with --engine ddp if it trains a network"
+            f"--engine ray fits only detectors whose fit is sums over shards (such as gaussian "
+            f"and baseline); train {cls.name} in one process, or with --engine ddp if it trains "
+            "a network"
         )
         raise XadtError(msg)
     fraction = detector.default_validation() if validation is None else validation

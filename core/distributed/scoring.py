@@ -428,7 +428,8 @@ def results_from_rows(rows: Sequence[dict[str, Any]]) -> list[ScanResult]:
     for r in rows:
         if r["error"] is None:
             scores = np.array(r["patch_scores"], dtype=np.float64)
-            patches = [PatchScores(0, np.zeros((len(scores), 4), np.int64), scores)]
+            boxes = np.zeros((len(scores), 4), np.int64)  # calibration needs only the scores
+            patches = [PatchScores(0, boxes, scores)] if len(scores) else []
             results.append(ScanResult(r["id"], r["score"], json.loads(r["partial"]), patches))
     return results
 
