@@ -10,6 +10,7 @@ then scored on Ray as ``xadt score --engine ray`` scores, and the model is calib
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from xadt.distributed.scoring import (
 )
 from xadt.errors import XadtError
 from xadt.host import Registry
+from xadt.outputs import remove_dead_leftovers
 from xadt.scans import Scan, ScanReadError
 from xadt.training_data import check_fraction
 from xadt.workflows.train import (
@@ -172,6 +174,7 @@ def fit_shards(
             skipped.update(dict.fromkeys(unread))
             context.progress.update(k + 1)
         done = detector.merge_shards(parts, context)
+    ray.get([actor.close.remote() for actor in actors])
     for actor in actors:
         ray.kill(actor)
     return [(Path(file), reason) for file, reason in skipped]
@@ -184,7 +187,9 @@ class _ShardWorker:
         self, sources: list[ScanSource], registry: Registry, device: str, cache: str | None
     ) -> None:
         self.sources = sources
-        self._tmp = tempfile.TemporaryDirectory(prefix="xadt-shard-")
+        # The pid in the name lets a later worker remove the cache of one that was killed.
+        remove_dead_leftovers(Path(tempfile.gettempdir()), "xadt-shard-")
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"xadt-shard-{os.getpid()}-")
         self.context = RunContext(
             device=device, registry=registry, cache_dir=Path(cache or self._tmp.name)
         )
@@ -197,9 +202,13 @@ class _ShardWorker:
         part = ray.get(detector[0]).fit_shard(self._scans(unread), self.context)
         return part, unread
 
+    def close(self) -> None:
+        """Remove the shard's feature cache (the actor is killed next)."""
+        self._tmp.cleanup()
+
     def _scans(self, unread: list[tuple[str, str]]) -> Iterator[Scan]:
         for source in self.sources:
             try:
                 yield read_source(source)
             except ScanReadError as exc:
-                unread.append((exc.path.name, exc.reason))
+                unread.append((source.listed(exc.path), exc.reason))

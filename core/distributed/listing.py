@@ -32,6 +32,11 @@ class ScanSource:
     id: str
     files: tuple[str, ...]
 
+    def listed(self, file: Path) -> str:
+        """The listed path or URI of ``file``, one of this scan's files as read (remote files
+        are read from a temporary copy with the same name)."""
+        return next((f for f in self.files if PurePosixPath(f).name == file.name), file.name)
+
 
 def list_scans(where: str) -> list[ScanSource]:
     """The scans at ``where``, sorted by id: a folder (its image files, not its subfolders), a

@@ -21,7 +21,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -243,10 +243,7 @@ def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
             scans[i] = read_source(source)
         except ScanReadError as exc:
-            # The file as listed (a remote one was read from a temporary copy).
-            name = exc.path.name
-            file[i] = next((f for f in source.files if PurePosixPath(f).name == name), name)
-            error[i] = exc.reason
+            file[i], error[i] = source.listed(exc.path), exc.reason
     carried = {k: v for k, v in batch.items() if k != "files"}
     return {**carried, "scan": scans, "file": file, "error": error}
 
@@ -267,10 +264,10 @@ class _Scorer:
 
         from xadt.artifacts import load_model
 
-        self._folder = tempfile.TemporaryDirectory(prefix="xadt-model-")
-        for name, data in ray.get(files[0]).items():
-            (Path(self._folder.name) / name).write_bytes(data)
-        self.model = load_model(self._folder.name, registry=registry, overrides=overrides)
+        with tempfile.TemporaryDirectory(prefix="xadt-model-") as folder:
+            for name, data in ray.get(files[0]).items():
+                (Path(folder) / name).write_bytes(data)
+            self.model = load_model(folder, registry=registry, overrides=overrides)
         self.context = RunContext(device=device, registry=registry, cache_dir=cache)
         self.patches = patches
 
