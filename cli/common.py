@@ -67,7 +67,7 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         metavar="ENGINE",
-        help="local (this process) or ray (a Ray cluster; pip install 'xadt[ray]').",
+        help="local (this process) or ray (a Ray cluster; pip install 'xadt\\[ray]').",
         show_default=True,
     ),
 ]

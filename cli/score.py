@@ -62,11 +62,15 @@ def score_command(
     address: AddressOption = None,
     ray_workers: RayWorkersOption = None,
     num_gpus_per_worker: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--num-gpus-per-worker", min=0.0, help="With --engine ray: GPUs per scoring actor."
+            "--num-gpus-per-worker",
+            min=0.0,
+            help="With --engine ray: GPUs per scoring actor (default: 1 where the cluster has "
+            "GPUs, else 0).",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     batch_scans: Annotated[
         int,
         typer.Option("--batch-scans", min=1, help="With --engine ray: scans per scoring call."),

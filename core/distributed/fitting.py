@@ -147,7 +147,7 @@ def fit_shards(
     shards = [list(sources[bounds[k] : bounds[k + 1]]) for k in range(n)]
     worker = ray.remote(
         num_cpus=1,
-        num_gpus=options.num_gpus_per_worker,
+        num_gpus=options.gpus(ray),
         max_restarts=-1,
         max_task_retries=-1,
     )(_ShardWorker)

@@ -58,9 +58,10 @@ class RayOptions:
 
     Attributes:
         address: the cluster (``auto``, ``ray://head:10001``); None starts a local Ray.
-        workers: scoring actors (fit shards when training); None: one per GPU the cluster has
-            when ``num_gpus_per_worker`` > 0, else one per CPU.
-        num_gpus_per_worker: GPUs each actor asks for (0: CPU actors).
+        workers: scoring actors (fit shards when training); None: as many as the cluster's
+            GPUs allow when the actors take GPUs, else one per CPU.
+        num_gpus_per_worker: GPUs each actor asks for; 0: CPU actors; None: 1 where the
+            cluster has GPUs, else 0.
         batch_scans: scans per ``detector.score`` call on an actor.
         partition_scans: scans per results partition.
         num_cpus: CPUs of a local Ray (None: all of this machine's).
@@ -68,7 +69,7 @@ class RayOptions:
 
     address: str | None = None
     workers: int | None = None
-    num_gpus_per_worker: float = 0.0
+    num_gpus_per_worker: float | None = None
     batch_scans: int = CHUNK
     partition_scans: int = PARTITION
     num_cpus: int | None = None
@@ -79,17 +80,24 @@ class RayOptions:
             if value is not None and (not isinstance(value, int) or value < 1):
                 msg = f"--{name.replace('_', '-')} must be an integer >= 1; got {value!r}"
                 raise XadtError(msg)
-        if not self.num_gpus_per_worker >= 0:
+        if self.num_gpus_per_worker is not None and not self.num_gpus_per_worker >= 0:
             msg = f"--num-gpus-per-worker must be >= 0; got {self.num_gpus_per_worker!r}"
             raise XadtError(msg)
+
+    def gpus(self, ray: ModuleType) -> float:
+        """GPUs per actor on the connected cluster."""
+        if self.num_gpus_per_worker is not None:
+            return self.num_gpus_per_worker
+        return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
     def pool_size(self, ray: ModuleType) -> int:
         """How many actors to start on the connected cluster."""
         if self.workers is not None:
             return self.workers
         resources = ray.cluster_resources()
-        if self.num_gpus_per_worker > 0:
-            return max(1, int(resources.get("GPU", 0) // self.num_gpus_per_worker))
+        gpus = self.gpus(ray)
+        if gpus > 0:
+            return max(1, int(resources.get("GPU", 0) // gpus))
         return max(1, int(resources.get("CPU", 1)))
 
 
@@ -201,7 +209,7 @@ def score_sources(
         batch_size=batch,
         batch_format="numpy",
         compute=ActorPoolStrategy(size=size),
-        num_gpus=options.num_gpus_per_worker or None,
+        num_gpus=options.gpus(ray) or None,
         fn_constructor_kwargs={
             "files": [ray.put(files)],  # in a list, so the actor fetches it by reference
             "registry": context.plugins(),
