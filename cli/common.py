@@ -17,6 +17,23 @@ from xadt.context import RunContext
 if TYPE_CHECKING:
     from xadt.host import Registry
 
+ScansArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Scan folders, files or glob patterns (quote a pattern: 'scans/*.png').",
+        metavar="SCANS",
+        show_default=False,
+    ),
+]
+RecursiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--recursive",
+        "-r",
+        help="Also read subfolders; a scan's id is then its path in the folder (day1/bag17).",
+        metavar="",
+    ),
+]
 PluginOption = Annotated[
     str | None,
     typer.Option(

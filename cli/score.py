@@ -1,4 +1,4 @@
-"""``xadt score``: anomaly scores and flags of a folder of scans, as a table and CSV or JSON."""
+"""``xadt score``: anomaly scores and flags of scans, as a table and CSV or JSON."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from xadt.cli.common import (
     DeviceOption,
     ModelOption,
     PluginOption,
+    RecursiveOption,
+    ScansArgument,
     SetOption,
     progress_bar,
     registry,
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def score_command(
-    scans: Annotated[Path, typer.Argument(help="Folder of scans to score.", metavar="SCANS")],
+    scans: ScansArgument,
     plugin: PluginOption = None,
     model: ModelOption = None,
     output: Annotated[
@@ -47,6 +49,7 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
     ] = False,
+    recursive: RecursiveOption = False,
 ) -> None:
     """Score scans with a trained model and flag those over its threshold.
 
@@ -67,7 +70,13 @@ def score_command(
     with progress_bar() as progress:
         context = run_context(progress, plugins, device=device, cache_dir=cache)
         progress.stage("scoring")
-        run = score_folder(loaded, scans, context=context, progress=lambda d, t: progress.update(d))
+        run = score_folder(
+            loaded,
+            scans,
+            recursive=recursive,
+            context=context,
+            progress=lambda d, t: progress.update(d),
+        )
     console = Console()
     console.print(_table(run, loaded))
     if output is not None:

@@ -78,6 +78,18 @@ class ScoreRow:
             return "all air: no parcel found, so nothing was judged; look at it"
         return ""
 
+    @property
+    def caption(self) -> str:
+        """The row in one line for a person: score, calibrated score and flag."""
+        if self.score >= EMPTY_SCAN_SCORE:
+            return "all air: nothing judged"
+        parts = [f"score {self.score:.4g}"]
+        if self.normal_quantile is not None:
+            parts.append(f"above {100 * self.normal_quantile:.1f}% of normal scans")
+        if self.flag is not None:
+            parts.append("FLAGGED" if self.flag else "not flagged")
+        return " · ".join(parts)
+
     @classmethod
     def from_result(cls, result: ScanResult) -> ScoreRow:
         """The row of a detector's result."""
@@ -242,8 +254,9 @@ def _score_batch(
 
 def score_folder(
     model: Model,
-    scans_dir: PathLike,
+    scans_dir: PathLike | Sequence[PathLike],
     *,
+    recursive: bool = False,
     context: RunContext | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ScoreRun:
@@ -251,14 +264,16 @@ def score_folder(
 
     Args:
         model: the model; flags come from its calibration.
-        scans_dir: the folder of scans (read lazily, one at a time).
+        scans_dir: the folder of scans (read lazily, one at a time), or a list of scan
+            files, folders and glob patterns.
+        recursive: also read subfolders (see :class:`xadt.scans.ScanFolder`).
         context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` after each chunk.
 
     Raises:
         XadtError: the folder is missing or empty, or no scan in it could be read.
     """
-    folder = iter_scans(scans_dir)
+    folder = iter_scans(scans_dir, recursive=recursive)
     rows: list[ScoreRow] = []
 
     def keep(_batch: list[Scan], results: list[ScanResult]) -> None:
