@@ -103,6 +103,9 @@ def _table(run: ScoreRun, model: Model) -> Table:
         table.add_column(name, justify="right")
     table.add_column("flag")
     table.add_column("patches", justify="right")
+    warned = any(row.warning for row in run.rows)
+    if warned:
+        table.add_column("warning", style="yellow")
     for row in run.rows:
         partial = [f"{row.partial[n]:.4g}" if n in row.partial else "—" for n in names]
         flag = (
@@ -114,5 +117,6 @@ def _table(run: ScoreRun, model: Model) -> Table:
         )
         score = Text(row.note, style="bold") if row.note else Text(f"{row.score:.4g}")
         quantile = "—" if row.normal_quantile is None else f"{100 * row.normal_quantile:.1f}"
-        table.add_row(row.id, score, quantile, *partial, flag, str(row.patches))
+        cells = [row.id, score, quantile, *partial, flag, str(row.patches)]
+        table.add_row(*cells, *([row.warning] if warned else []))
     return table

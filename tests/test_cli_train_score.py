@@ -159,6 +159,7 @@ def test_score_with_a_model_path_writes_csv_and_json(store: Path, tmp_path: Path
         "flag",
         "patches",
         "note",
+        "warning",
     }
     assert {r["flag"] for r in rows} == {"true"}
     assert {r["patches"] for r in rows} == {"4"}
@@ -234,7 +235,7 @@ def test_score_with_unreadable_scans_scores_the_rest_and_exits_1(
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == 4  # two scans, then the skipped file with its reason
     assert lines[-1].startswith("bad.png,")
-    assert lines[-1].endswith("skipped: file is empty (0 bytes)")
+    assert lines[-1].endswith(",skipped: file is empty (0 bytes),")  # no warning
 
 
 def test_train_backbone_and_weights_shorthands(store: Path, tmp_path: Path) -> None:

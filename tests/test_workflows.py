@@ -370,7 +370,7 @@ def test_non_finite_scores_are_a_user_error_naming_the_scan(tmp_path: Path) -> N
 def _rows() -> list[ScoreRow]:
     return [
         ScoreRow("a", 1.5, {"appearance": 1.0, "semantic": 2.0}, True, 12, 0.96),
-        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10, 0.5),
+        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10, 0.5, "not like an X-ray scan: tiny"),
         ScoreRow("c", 1e30, {}, None, 0),
     ]
 
@@ -387,9 +387,11 @@ def test_results_as_csv(tmp_path: Path) -> None:
         "flag",
         "patches",
         "note",
+        "warning",
     ]
-    assert lines[1] == ["a", "1.5", "0.96", "1.0", "2.0", "true", "12", ""]
-    assert lines[2] == ["b", "0.25", "0.5", "0.5", "", "false", "10", ""]
+    assert lines[1] == ["a", "1.5", "0.96", "1.0", "2.0", "true", "12", "", ""]
+    assert lines[2] == ["b", "0.25", "0.5", "0.5", "", "false", "10", "", lines[2][-1]]
+    assert lines[2][-1] == "not like an X-ray scan: tiny"
     assert lines[3][:7] == ["c", "1e+30", "", "", "", "", "0"]
     assert lines[3][7].startswith("all air")
 
@@ -410,7 +412,9 @@ def test_results_as_json(tmp_path: Path) -> None:
         "patches": 12,
         "normal_quantile": 0.96,
         "note": "",
+        "warning": "",
     }
+    assert doc["scans"][1]["warning"] == "not like an X-ray scan: tiny"
 
 
 def test_results_files_are_never_overwritten_silently(tmp_path: Path) -> None:
@@ -441,7 +445,7 @@ def test_results_name_every_skipped_file_and_never_run_as_formulas(tmp_path: Pat
     assert [line[0] for line in lines[1:4]] == ["'=HYPERLINK(1)", "'-3", "plain"]
     assert len(lines) == 1 + 3 + 6
     assert lines[4][0] == "bad0.png"
-    assert lines[4][-1] == "skipped: damaged"
+    assert lines[4][-2:] == ["skipped: damaged", ""]
     assert lines[-1][0] == "odd\\xffname\\n.png"
     doc = json.loads(write_results(rows, tmp_path / "r.json", skipped=skipped).read_text())
     assert doc["summary"] == "3 scans scored, 6 files skipped"

@@ -237,7 +237,7 @@ class _Sink:
         from xadt.workflows.localize import map_scale, write_overlays
         from xadt.workflows.score import ScoreRow
 
-        self.rows.extend(ScoreRow.from_result(r) for r in results)
+        self.rows.extend(ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True))
         for scan, result in zip(batch, results, strict=True):
             if self.maps and not result.maps:
                 self.maps = False

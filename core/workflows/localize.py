@@ -290,7 +290,7 @@ def write_overlays(
         raise RuntimeError(msg)
     folder = Path(out)
     rgb = to_rgb(scan)
-    row = ScoreRow.from_result(result)
+    row = ScoreRow.from_result(result, scan)
     short = row.caption.rpartition(" · ")[2]  # the flag, or the score
     written = []
     for k, (stem, view, amap) in enumerate(
@@ -377,7 +377,7 @@ def localize_folder(
                 scan, result, target, scale, detector=model.name, overwrite=overwrite
             )
             files.extend(written)
-            rows.append(ScoreRow.from_result(result))
+            rows.append(ScoreRow.from_result(result, scan))
             images[scan.id] = [
                 p.relative_to(target).as_posix() for p in written if p.suffix == ".png"
             ]

@@ -25,6 +25,7 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
+from xadt.plausibility import implausibility
 from xadt.scans import Scan, iter_scans, printable
 from xadt.version import __version__
 
@@ -62,6 +63,7 @@ class ScoreRow:
         patches: how many patches (windows) were scored, over all views.
         normal_quantile: the calibrated score: the fraction of held-out normal scans scoring
             lower; None when the model stored no normal scores.
+        warning: why the image looks unlike an X-ray scan (:mod:`xadt.plausibility`), or "".
     """
 
     id: str
@@ -70,6 +72,7 @@ class ScoreRow:
     flag: bool | None = None
     patches: int = 0
     normal_quantile: float | None = None
+    warning: str = ""
 
     @property
     def note(self) -> str:
@@ -88,11 +91,14 @@ class ScoreRow:
             parts.append(f"above {100 * self.normal_quantile:.1f}% of normal scans")
         if self.flag is not None:
             parts.append("FLAGGED" if self.flag else "not flagged")
+        if self.warning:
+            parts.append("WARNING: " + self.warning)
         return " · ".join(parts)
 
     @classmethod
-    def from_result(cls, result: ScanResult) -> ScoreRow:
-        """The row of a detector's result."""
+    def from_result(cls, result: ScanResult, scan: Scan | None = None) -> ScoreRow:
+        """The row of a detector's result; with its ``scan``, the row also warns when the image
+        looks unlike an X-ray scan."""
         return cls(
             id=result.scan_id,
             score=float(result.score),
@@ -100,6 +106,7 @@ class ScoreRow:
             flag=result.flag,
             patches=sum(len(p.scores) for p in result.patches),
             normal_quantile=result.normal_quantile,
+            warning="" if scan is None else implausibility(scan),
         )
 
 
@@ -276,8 +283,8 @@ def score_folder(
     folder = iter_scans(scans_dir, recursive=recursive)
     rows: list[ScoreRow] = []
 
-    def keep(_batch: list[Scan], results: list[ScanResult]) -> None:
-        rows.extend(ScoreRow.from_result(r) for r in results)
+    def keep(batch: list[Scan], results: list[ScanResult]) -> None:
+        rows.extend(ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True))
         if progress is not None:
             progress(len(rows) + len(folder.skipped), len(folder))
 
@@ -321,9 +328,10 @@ def write_results(
     """Write scored rows and every skipped file to a ``.csv`` or ``.json`` file, atomically.
 
     CSV has one line per scan: ``id, score, normal_quantile, <each partial score>, flag,
-    patches, note`` (flag is ``true``, ``false`` or empty when the model has no threshold; the
-    note says when a score means "all air, nothing judged"), then one line per skipped file with
-    its name as the id, no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
+    patches, note, warning`` (flag is ``true``, ``false`` or empty when the model has no
+    threshold; the note says when a score means "all air, nothing judged"; the warning when the
+    image looks unlike an X-ray scan), then one line per skipped file with its name as the id,
+    no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
     would run as a formula (starting ``=``, ``+``, ``-`` or ``@``) are prefixed with ``'``. JSON
     holds the rows under ``scans`` and the skipped files under ``skipped`` with the plugin,
     model, threshold and a one-line ``summary`` beside them. File names are written on one line
@@ -345,15 +353,17 @@ def _csv(rows: Sequence[ScoreRow], skipped: Sequence[tuple[Path, str]]) -> str:
     names = _partial_names(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "score", "normal_quantile", *names, "flag", "patches", "note"])
+    header = ["id", "score", "normal_quantile", *names, "flag", "patches", "note", "warning"]
+    writer.writerow(header)
     for row in rows:
         partial = [row.partial.get(name, "") for name in names]
         flag = "" if row.flag is None else str(row.flag).lower()
         quantile = "" if row.normal_quantile is None else row.normal_quantile
-        writer.writerow([_cell(row.id), row.score, quantile, *partial, flag, row.patches, row.note])
+        cells = [_cell(row.id), row.score, quantile, *partial, flag, row.patches]
+        writer.writerow([*cells, row.note, row.warning])
     blanks = [""] * (len(names) + 4)
     for file, reason in skipped:
-        writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}"])
+        writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}", ""])
     return buffer.getvalue()
 
 
@@ -382,6 +392,7 @@ def _json(
                 "flag": r.flag,
                 "patches": r.patches,
                 "note": r.note,
+                "warning": r.warning,
             }
             for r in rows
         ],
