@@ -10,6 +10,8 @@ from rich.console import Console
 
 from xadt.cli.common import (
     DeviceOption,
+    MaxPixelsOption,
+    MaxScanBytesOption,
     ModelOption,
     PluginOption,
     RecursiveOption,
@@ -18,7 +20,9 @@ from xadt.cli.common import (
     progress_bar,
     registry,
     run_context,
+    scan_inputs,
     skipped_exit,
+    the_others,
 )
 
 
@@ -53,6 +57,8 @@ def localize_command(
         ),
     ] = False,
     recursive: RecursiveOption = False,
+    max_pixels: MaxPixelsOption = None,
+    max_scan_bytes: MaxScanBytesOption = None,
     top: Annotated[
         int,
         typer.Option("--top", min=1, metavar="N", help="Scans shown in the --html gallery."),
@@ -75,11 +81,12 @@ def localize_command(
         progress.stage("localising")
         run = localize_folder(
             loaded,
-            scans,
+            scan_inputs(
+                scans, recursive=recursive, max_pixels=max_pixels, max_bytes=max_scan_bytes
+            ),
             output,
             context=context,
             overwrite=overwrite,
-            recursive=recursive,
             progress=lambda d, t: progress.update(d),
             gallery=top if html else None,
         )
@@ -99,4 +106,4 @@ def localize_command(
     if run.gallery is not None:
         console.print(f"gallery: {run.gallery}", highlight=False, soft_wrap=True)
     if run.skipped:
-        skipped_exit(run.summary, f"the other {run.n_scans} were localised")
+        skipped_exit(run.summary, the_others(run.n_scans, "localised"))

@@ -13,6 +13,8 @@ from rich.text import Text
 from xadt.cli.common import (
     CacheOption,
     DeviceOption,
+    MaxPixelsOption,
+    MaxScanBytesOption,
     ModelOption,
     PluginOption,
     RecursiveOption,
@@ -21,7 +23,9 @@ from xadt.cli.common import (
     progress_bar,
     registry,
     run_context,
+    scan_inputs,
     skipped_exit,
+    the_others,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ def score_command(
         bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
     ] = False,
     recursive: RecursiveOption = False,
+    max_pixels: MaxPixelsOption = None,
+    max_scan_bytes: MaxScanBytesOption = None,
 ) -> None:
     """Score scans with a trained model and flag those over its threshold.
 
@@ -72,8 +78,9 @@ def score_command(
         progress.stage("scoring")
         run = score_folder(
             loaded,
-            scans,
-            recursive=recursive,
+            scan_inputs(
+                scans, recursive=recursive, max_pixels=max_pixels, max_bytes=max_scan_bytes
+            ),
             context=context,
             progress=lambda d, t: progress.update(d),
         )
@@ -83,7 +90,7 @@ def score_command(
         write_results(run.rows, output, overwrite=overwrite, model=loaded, skipped=run.skipped)
         console.print(f"wrote {output}", highlight=False)
     if run.skipped:
-        skipped_exit(run.summary, f"the other {len(run.rows)} were scored")
+        skipped_exit(run.summary, the_others(len(run.rows), "scored"))
 
 
 def _table(run: ScoreRun, model: Model) -> Table:

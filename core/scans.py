@@ -233,6 +233,12 @@ def iter_scans(
     )
 
 
+def as_scan_folder(scans: PathLike | Sequence[PathLike] | ScanFolder) -> ScanFolder:
+    """``scans`` itself when it is a :class:`ScanFolder`, else the scans of that folder (or of
+    those files, folders and patterns) with the default settings."""
+    return scans if isinstance(scans, ScanFolder) else ScanFolder(scans)
+
+
 class ScanFolder:
     """The scans in one folder (or in several files, folders and glob patterns), grouped by scan
     id and read lazily.
@@ -717,7 +723,7 @@ class _Budget:
             raise ScanReadError(
                 path,
                 f"image is {height}x{width} = {height * width:,} pixels, over the limit of "
-                f"{self.max_pixels:,} (max_pixels); raise it if the file is trusted",
+                f"{self.max_pixels:,} (--max-pixels); raise it if the file is trusted",
             )
 
     def charge(self, path: Path, nbytes: int, detail: str) -> None:
@@ -727,7 +733,7 @@ class _Budget:
             raise ScanReadError(
                 path,
                 f"decoded, it would take {nbytes:,} bytes ({detail}), over the limit of "
-                f"{self.max_bytes:,} bytes per scan (max_bytes){others}; raise max_bytes if "
+                f"{self.max_bytes:,} bytes per scan (--max-scan-bytes){others}; raise it if "
                 "the file is trusted",
             )
         self.used += nbytes

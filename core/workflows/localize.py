@@ -23,7 +23,7 @@ from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model
 from xadt.outputs import check_output_file, npy_bytes, write_bytes_atomic
-from xadt.scans import Scan, full_scale, iter_scans, to_rgb
+from xadt.scans import Scan, ScanFolder, as_scan_folder, full_scale, to_rgb
 from xadt.workflows.gallery import GALLERY_NAME, ranked, write_gallery
 from xadt.workflows.score import ScoreRow, score_in_chunks
 
@@ -335,12 +335,11 @@ def check_overlay_folder(
 
 def localize_folder(
     model: Model,
-    scans_dir: PathLike | Sequence[PathLike],
+    scans_dir: PathLike | Sequence[PathLike] | ScanFolder,
     out: PathLike,
     *,
     context: RunContext | None = None,
     overwrite: bool = False,
-    recursive: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     gallery: int | None = None,
 ) -> LocalizeRun:
@@ -348,12 +347,12 @@ def localize_folder(
 
     Args:
         model: a fitted, calibrated model whose results carry per-view maps.
-        scans_dir: the folder of scans (read lazily), or a list of scan files, folders and
-            glob patterns.
+        scans_dir: the folder of scans (read lazily), a list of scan files, folders and glob
+            patterns, or a :class:`xadt.scans.ScanFolder` of them; a scan ``day1/bag`` of a
+            subfolder writes ``out/day1/bag_v0.png``.
         out: the output folder (created if missing).
         context: device, progress and registry for the detector.
         overwrite: replace existing outputs of the same scans.
-        recursive: also read subfolders; a scan ``day1/bag`` writes ``out/day1/bag_v0.png``.
         progress: called as ``progress(done, total)`` after each chunk.
         gallery: also write ``out/index.html``, a ranked gallery of this many of the most
             anomalous scans (None: no gallery).
@@ -363,7 +362,7 @@ def localize_folder(
             ``overwrite``, a missing or empty folder, or no readable scan.
     """
     scale = map_scale(model)
-    folder = iter_scans(scans_dir, recursive=recursive)
+    folder = as_scan_folder(scans_dir)
     target = check_overlay_folder(out, folder.ids, overwrite=overwrite, gallery=gallery is not None)
     files: list[Path] = []
     rows: list[ScoreRow] = []

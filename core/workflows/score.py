@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,13 @@ from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
 from xadt.plausibility import implausibility
-from xadt.scans import Scan, iter_scans, printable
+from xadt.scans import Scan, ScanFolder, as_scan_folder, printable
 from xadt.version import __version__
 
 __all__ = [
     "CHUNK",
+    "LARGE_SCAN_PIXELS",
+    "LargeScanWarning",
     "ScoreRow",
     "ScoreRun",
     "check_results_path",
@@ -46,6 +49,15 @@ PathLike = str | os.PathLike[str]
 
 CHUNK = 32
 """Scans per ``detector.score`` call: room for a detector to batch, small enough for memory."""
+
+LARGE_SCAN_PIXELS = 25_000_000
+"""A scan with more pixels than this (over all views) gets a :class:`LargeScanWarning` and is
+scored alone; a full-size dual-view parcel has about 1 MP."""
+
+
+class LargeScanWarning(UserWarning):
+    """A scan is far larger than a parcel scan: slow to score and heavy on memory."""
+
 
 OnChunk = Callable[[list[Scan], list[ScanResult]], None]
 """Called with each chunk of scans and their checked results."""
@@ -208,12 +220,32 @@ def score_in_chunks(
     model.detector.check_fitted()
     batch: list[Scan] = []
     for scan in scans:
+        large = _warn_if_large(scan)
+        if large and batch:  # a huge scan is scored alone, not with a chunk of others
+            yield from _score_batch(model, batch, context, on_chunk, hint)
+            batch = []
         batch.append(scan)
-        if len(batch) == chunk:
+        if large or len(batch) == chunk:
             yield from _score_batch(model, batch, context, on_chunk, hint)
             batch = []
     if batch:
         yield from _score_batch(model, batch, context, on_chunk, hint)
+
+
+def _warn_if_large(scan: Scan) -> bool:
+    """Warn (:class:`LargeScanWarning`) when ``scan`` is far larger than a parcel scan."""
+    pixels = sum(view.shape[0] * view.shape[1] for view in scan.views)
+    if pixels <= LARGE_SCAN_PIXELS:
+        return False
+    sizes = ", ".join(f"{v.shape[1]}x{v.shape[0]}" for v in scan.views)
+    warnings.warn(
+        f"scan {scan.id!r} is {pixels / 1e6:.0f} MP ({sizes} px), far larger than a parcel "
+        "scan (about 1 MP a view), so scoring it takes long and much memory; downscale it, or "
+        "skip such files with --max-pixels",
+        LargeScanWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def check_results(
@@ -261,9 +293,8 @@ def _score_batch(
 
 def score_folder(
     model: Model,
-    scans_dir: PathLike | Sequence[PathLike],
+    scans_dir: PathLike | Sequence[PathLike] | ScanFolder,
     *,
-    recursive: bool = False,
     context: RunContext | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ScoreRun:
@@ -271,16 +302,16 @@ def score_folder(
 
     Args:
         model: the model; flags come from its calibration.
-        scans_dir: the folder of scans (read lazily, one at a time), or a list of scan
-            files, folders and glob patterns.
-        recursive: also read subfolders (see :class:`xadt.scans.ScanFolder`).
+        scans_dir: the folder of scans (read lazily, one at a time), a list of scan files,
+            folders and glob patterns, or a :class:`xadt.scans.ScanFolder` of them (to read
+            subfolders or set read limits).
         context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` after each chunk.
 
     Raises:
         XadtError: the folder is missing or empty, or no scan in it could be read.
     """
-    folder = iter_scans(scans_dir, recursive=recursive)
+    folder = as_scan_folder(scans_dir)
     rows: list[ScoreRow] = []
 
     def keep(batch: list[Scan], results: list[ScanResult]) -> None:
