@@ -139,6 +139,11 @@ class RichProgress:
         text = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
         self.bar.update(self.task, completed=done, values=text)
 
+    def within(self, item: str, done: int, total: int) -> None:
+        """Show how far the current large scan is, beside the bar."""
+        text = "" if done >= total else f"{item}: {done}/{total} windows"
+        self.bar.update(self.task, values=text)
+
 
 @contextlib.contextmanager
 def progress_bar() -> Iterator[RichProgress]:

@@ -72,3 +72,22 @@ def test_cli_prints_the_warning_and_skips_with_the_limits(
     assert "2 of 3 scans skipped: big.png: decoded, it would take 6,000 bytes" in small.stderr
     assert small.stderr.rstrip().endswith("the other 1 was scored")
     assert "(--max-scan-bytes); raise it if the file is trusted" in small.stderr
+
+
+def test_progress_inside_a_scan_shows_beside_the_bar_and_old_reporters_still_work() -> None:
+    from rich.progress import Progress
+
+    from xadt.cli.common import RichProgress
+    from xadt.context import report_within
+
+    class Old:  # a reporter written before ``within`` existed
+        def stage(self, name: str, total: int | None = None) -> None: ...
+        def epoch(self, index: int, total: int, steps: int | None = None) -> None: ...
+        def update(self, done: int, **values: float) -> None: ...
+
+    report_within(Old(), "bag", 1, 4)  # nothing to show, and no error
+    reporter = RichProgress(Progress(disable=True))
+    report_within(reporter, "bag", 64, 900)
+    assert reporter.bar.tasks[0].fields["values"] == "bag: 64/900 windows"
+    report_within(reporter, "bag", 900, 900)
+    assert reporter.bar.tasks[0].fields["values"] == ""
