@@ -14,6 +14,7 @@ from rich.console import Console
 from xadt.cli.common import (
     CacheOption,
     DeviceOption,
+    RecursiveOption,
     SetOption,
     progress_bar,
     registry,
@@ -142,6 +143,7 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
+    recursive: RecursiveOption = False,
 ) -> None:
     """Train a detector on normal scans and save the model.
 
@@ -160,7 +162,12 @@ def train_command(
     if dry_run:
         typer.echo(
             dry_run_text(
-                plugins.get_detector(plugin), overrides, options, str(config or "options"), data
+                plugins.get_detector(plugin),
+                overrides,
+                options,
+                str(config or "options"),
+                data,
+                recursive,
             ),
             nl=False,
         )
@@ -192,6 +199,7 @@ def train_command(
                 validation=validation,
                 target_fpr=target_fpr,
                 overwrite=overwrite,
+                recursive=recursive,
             )
         except TrainingInterrupted as exc:
             interrupted(exc)
@@ -224,13 +232,19 @@ def interrupted(exc: TrainingInterrupted) -> None:
 
 
 def dry_run_text(
-    cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: Path
+    cls: type[Detector],
+    overrides: list[str],
+    options: dict[str, object],
+    where: str,
+    data: Path,
+    recursive: bool,
 ) -> str:
     """The effective options as TOML (the same form ``--config`` reads) and the scans found."""
-    from xadt.workflows.train import build_detector, open_training_folder
+    from xadt.scans import iter_scans
+    from xadt.workflows.train import build_detector
 
     detector = build_detector(cls, overrides, options=options, where=where)
-    folder = open_training_folder(data)
+    folder = iter_scans(data, recursive=recursive)
     return (
         f"# {cls.name}: the options xadt train would use (TOML, as --config reads)\n"
         f"{to_toml(config_to_json(detector.config))}"

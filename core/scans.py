@@ -306,6 +306,12 @@ class ScanFolder:
         if not files and not self._misnamed:
             where = "this folder" if len(sources) == 1 else "these inputs"
             msg = f"{self.folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in {where}"
+            nested = None if recursive else _subfolder_with_images(self.folder)
+            if nested is not None:
+                msg += (
+                    f"; its subfolder {printable(nested.relative_to(self.folder))}/ holds some: "
+                    "name the subfolder, or pass --recursive to read every subfolder"
+                )
             raise XadtError(msg)
         self._groups = _group(files)
         self._masks = {} if self.masks is None else _index_masks(self.masks, recursive)
@@ -465,6 +471,14 @@ def _named(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 def _misnamed(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """``(path, reason)`` for each path whose name cannot be a scan id."""
     return [(p, r) for p in paths if (r := _name_problem(p.name)) is not None]
+
+
+def _subfolder_with_images(folder: Path) -> Path | None:
+    """The first subfolder of ``folder`` (at any depth) that holds image files, or None."""
+    with contextlib.suppress(XadtError):
+        for path, _prefix in _image_files(folder, recursive=True)[0]:
+            return path.parent
+    return None
 
 
 def _image_files(

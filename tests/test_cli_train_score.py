@@ -296,10 +296,16 @@ def test_a_bad_option_file_is_one_line_naming_it(
 def test_a_data_folder_with_images_only_in_subfolders_gets_a_hint(
     store: Path, tmp_path: Path
 ) -> None:
-    write_scans(tmp_path / "data" / "train" / "normal", 4)
+    write_scans(tmp_path / "data" / "train" / "normal", 6)
     result = xadt("train", "-p", "baseline", tmp_path / "data")
     assert result.exit_code == 1
-    assert "its subfolders hold images: train/normal/" in result.stderr
+    assert "its subfolder train/normal/ holds some: name the subfolder, or pass --recursive" in (
+        result.stderr
+    )
+    assert result.stderr.count("\n") == 1
+    recursive = xadt("train", "-p", "baseline", tmp_path / "data", "-r", "--holdout", "0.5")
+    assert recursive.exit_code == 0, recursive.output
+    assert "trained baseline on 2 scans" in recursive.stdout  # 4 of 6 held out (hashed ids)
 
 
 def test_ctrl_c_is_one_line_and_exit_130(store: Path, tmp_path: Path, monkeypatch) -> None:

@@ -639,3 +639,13 @@ def test_bad_inputs_are_named_in_one_line(tmp_path: Path) -> None:
         iter_scans(tmp_path / "nothing*.png")
     with pytest.raises(XadtError, match="no scans given"):
         iter_scans([])
+
+
+def test_a_folder_whose_images_are_in_subfolders_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "2026" / "day1").mkdir(parents=True)
+    _save(tmp_path / "2026" / "day1" / "bag.png", _grey8())
+    with pytest.raises(
+        XadtError, match=r"no image files .* its subfolder 2026/day1/ holds some: name "
+    ):
+        iter_scans(tmp_path)
+    assert iter_scans(tmp_path, recursive=True).ids == ["2026/day1/bag"]
