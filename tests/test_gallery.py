@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.test_workflows import REGISTRY, context, store, write_scans
+from tests.test_workflows import REGISTRY, store, trained, write_scans
 from xadt.aggregate import EMPTY_SCAN_SCORE
 from xadt.artifacts import load_model
 from xadt.cli.app import app
@@ -20,7 +20,6 @@ from xadt.errors import XadtError
 from xadt.workflows.gallery import GALLERY_NAME, ranked, write_gallery
 from xadt.workflows.localize import localize_folder
 from xadt.workflows.score import ScoreRow
-from xadt.workflows.train import train
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -55,13 +54,7 @@ def test_gallery_escapes_ids_links_views_and_refuses_to_overwrite(tmp_path: Path
 
 
 def _localized(tmp_path: Path) -> Path:
-    train(
-        "hotspot",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "model",
-    )
+    trained(tmp_path)
     scans = write_scans(tmp_path / "scans", 3, seed=3)
     hot = np.full((48, 64, 3), 255, np.uint8)
     hot[24:, 32:] = 0  # one dark quadrant: the most anomalous scan, painted in heat colours

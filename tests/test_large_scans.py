@@ -10,11 +10,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.test_workflows import Hotspot, context, fitted, store, write_scans
+from tests.test_workflows import Hotspot, fitted, store, trained, write_scans
 from xadt.cli.app import app
 from xadt.scans import iter_scans
 from xadt.workflows import score
-from xadt.workflows.train import train
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -44,13 +43,7 @@ def test_cli_prints_the_warning_and_skips_with_the_limits(
     store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(score, "LARGE_SCAN_PIXELS", 30 * 40)
-    train(
-        "hotspot",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "m",
-    )
+    trained(tmp_path, name="m")
     folder = write_scans(tmp_path / "s", 2)
     Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(folder / "big.png")
     runner = CliRunner()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.test_workflows import REGISTRY, Hotspot, context, fitted, store, write_scans
+from tests.test_workflows import REGISTRY, Hotspot, fitted, store, trained, write_scans
 from xadt.artifacts import load_model
 from xadt.cli.app import app
 from xadt.errors import XadtError
@@ -26,7 +26,6 @@ from xadt.workflows.localize import (
     render_overlay,
 )
 from xadt.workflows.score import ScoreRow
-from xadt.workflows.train import train
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -122,9 +121,7 @@ def test_render_overlay_refuses_a_map_of_another_shape() -> None:
 
 
 def _trained(tmp_path: Path) -> Model:
-    data = write_scans(tmp_path / "normal", 12)
-    train("hotspot", data, context=context(), holdout=0.3, output=tmp_path / "model")
-    model = load_model(tmp_path / "model", registry=REGISTRY)
+    model = load_model(trained(tmp_path), registry=REGISTRY)
     assert isinstance(model.detector, Hotspot)
     return model
 
@@ -189,13 +186,7 @@ def test_localize_refuses_to_overwrite(store: Path, tmp_path: Path) -> None:
 
 def test_localize_without_maps_or_calibration_is_a_clear_error(store: Path, tmp_path: Path) -> None:
     scans = write_scans(tmp_path / "scans", 2)
-    train(
-        "baseline",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "b",
-    )
+    trained(tmp_path, "baseline", "b")
     with pytest.raises(XadtError, match="plugin 'baseline' has no localisation"):
         localize_folder(load_model(tmp_path / "b", registry=REGISTRY), scans, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -228,13 +219,7 @@ def test_cli_localize(store: Path, tmp_path: Path) -> None:
     assert again.stderr.startswith("error: ")
     assert "already exists; pass --overwrite" in again.stderr
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
-    train(
-        "baseline",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "b",
-    )
+    trained(tmp_path, "baseline", "b")
     no_maps = runner.invoke(app, ["localize", "-m", str(tmp_path / "b"), str(scans), "-o", "x"])
     assert no_maps.exit_code == 1
     assert "plugin 'baseline' has no localisation" in no_maps.stderr

@@ -147,6 +147,15 @@ def fitted(detector: xadt.Detector, scans: Sequence[Scan] = ()) -> Model:
     return Model(detector.fit(TrainingData.from_scans(scans), context()))
 
 
+def trained(tmp_path: Path, plugin: str = "hotspot", name: str = "model") -> Path:
+    """A model of ``plugin`` trained on 12 small normal scans, saved to ``tmp_path / name``."""
+    output = tmp_path / name
+    train(
+        plugin, write_scans(tmp_path / "normal", 12), context=context(), holdout=0.3, output=output
+    )
+    return output
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private model store; the CLI's registry offers baseline and hotspot."""
