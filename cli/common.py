@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from xadt.scans import ScanFolder
 
 ScansArgument = Annotated[
-    list[Path],
+    list[str],
     typer.Argument(
         help="Scan folders, files or glob patterns (quote a pattern: 'scans/*.png').",
         metavar="SCANS",
@@ -180,13 +180,13 @@ def progress_bar() -> Iterator[RichProgress]:
 
 
 def scan_inputs(
-    scans: list[Path], *, recursive: bool, max_pixels: int | None, max_bytes: int | None
+    scans: list[str], *, recursive: bool, max_pixels: int | None, max_bytes: int | None
 ) -> ScanFolder:
     """The scans of the command's inputs, with its read options."""
     from xadt.scans import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ScanFolder
 
     return ScanFolder(
-        scans,
+        [Path(s) for s in scans],
         recursive=recursive,
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         max_bytes=max_bytes or DEFAULT_MAX_BYTES,
