@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -44,7 +45,17 @@ def command(name: str, func: Callable[..., Any]) -> None:
             typer.echo("interrupted; no file was half written", err=True)
             raise typer.Exit(130) from None
 
-    app.command(name)(run)
+    app.command(name, help=unwrapped_help(func.__doc__ or ""))(run)
+
+
+def unwrapped_help(doc: str) -> str:
+    """A docstring as help text whose paragraphs the terminal wraps: the line breaks inside a
+    paragraph are joined (typer keeps them after the first paragraph, which cuts lines short in
+    a wide terminal and breaks them twice in a narrow one); list items keep their lines."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if p.lstrip().startswith(("-", "\b")) else " ".join(p.split("\n")) for p in paragraphs
+    )
 
 
 command("plugins", plugins)

@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,45 @@ from xadt.context import RunContext
 
 if TYPE_CHECKING:
     from xadt.host import Registry
+    from xadt.scans import ScanFolder
 
+ScansArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help="Scan folders, files or glob patterns (quote a pattern: 'scans/*.png').",
+        metavar="SCANS",
+        show_default=False,
+    ),
+]
+RecursiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--recursive",
+        "-r",
+        help="Also read subfolders; a scan's id is then its path in the folder (day1/bag17).",
+        metavar="",
+    ),
+]
+MaxPixelsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        metavar="N",
+        help="Skip an image larger than N pixels a view or page [default: 100,000,000].",
+        show_default=False,
+    ),
+]
+MaxScanBytesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-scan-bytes",
+        min=1,
+        metavar="N",
+        help="Skip a scan that would decode to more than N bytes [default: 536,870,912].",
+        show_default=False,
+    ),
+]
 PluginOption = Annotated[
     str | None,
     typer.Option(
@@ -94,12 +132,20 @@ RayWorkersOption = Annotated[
 ENGINES = ("local", "ray")
 
 
-def check_engine(engine: str) -> None:
-    """Raise ``XadtError`` unless ``engine`` is one this command runs."""
+def check_engine(engine: str, **local_only: object) -> None:
+    """Raise ``XadtError`` unless ``engine`` is one this command runs, or when an option that
+    only the local engine reads (given as ``name=value``, falsy when unset) is set with Ray."""
     from xadt.errors import XadtError
 
     if engine not in ENGINES:
         msg = f"--engine must be {' or '.join(ENGINES)}; got {engine!r}"
+        raise XadtError(msg)
+    used = [f"--{k.replace('_', '-')}" for k, v in local_only.items() if v]
+    if engine == "ray" and used:
+        msg = (
+            f"{', '.join(used)}: not read by --engine ray yet; name the files with a glob or a "
+            "manifest instead"
+        )
         raise XadtError(msg)
 
 
@@ -141,14 +187,21 @@ class RichProgress:
         text = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
         self.bar.update(self.task, completed=done, values=text)
 
+    def within(self, item: str, done: int, total: int) -> None:
+        """Show how far the current large scan is, beside the bar."""
+        text = "" if done >= total else f"{item}: {done}/{total} windows"
+        self.bar.update(self.task, values=text)
+
 
 @contextlib.contextmanager
 def progress_bar() -> Iterator[RichProgress]:
     """A transient rich progress bar on stderr, as a progress reporter.
 
     Skipped-scan warnings are held back while it runs: each command lists them once at the end.
+    Warnings of the run (a huge scan) print at once, above the bar, as ``warning: <message>``.
     """
     from xadt.scans import ScanSkippedWarning
+    from xadt.workflows.score import LargeScanWarning
 
     console = Console(stderr=True)
     columns = (
@@ -161,7 +214,31 @@ def progress_bar() -> Iterator[RichProgress]:
     bar = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", ScanSkippedWarning)
+        warnings.simplefilter("always", LargeScanWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any) -> None:
+            if issubclass(category, LargeScanWarning):
+                console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+            else:
+                shown(message, category, *args)
+
+        warnings.showwarning = show
         yield RichProgress(bar)
+
+
+def scan_inputs(
+    scans: list[str], *, recursive: bool, max_pixels: int | None, max_bytes: int | None
+) -> ScanFolder:
+    """The scans of the command's inputs, with its read options."""
+    from xadt.scans import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ScanFolder
+
+    return ScanFolder(
+        [Path(s) for s in scans],
+        recursive=recursive,
+        max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        max_bytes=max_bytes or DEFAULT_MAX_BYTES,
+    )
 
 
 def run_context(progress: RichProgress, plugins: Registry, **settings: object) -> RunContext:
@@ -173,3 +250,8 @@ def skipped_exit(summary: str, done: str) -> None:
     """Print ``error: <summary>; <done>`` on stderr and exit 1: some scans could not be read."""
     typer.echo(f"error: {summary}; {done}", err=True)
     raise typer.Exit(1)
+
+
+def the_others(n: int, verb: str) -> str:
+    """``"the other 3 were scored"``, or ``"the other 1 was scored"``."""
+    return f"the other {n} {'was' if n == 1 else 'were'} {verb}"

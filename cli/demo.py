@@ -71,7 +71,10 @@ def demo_command(
             overwrite=overwrite,
             context=run_context(progress, plugins, seed=seed),
         )
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
+    if result.most_anomalous is not None and result.gallery is not None:
+        console.print(f"most anomalous test parcel: {result.most_anomalous}")
+        console.print(f"gallery, most anomalous first: {result.gallery}")
     t = result.training
     console.print(
         f"trained {t.model.name} on {t.n_fitted} synthetic normal parcels; threshold "

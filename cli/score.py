@@ -1,4 +1,4 @@
-"""``xadt score``: anomaly scores and flags of a folder of scans, as a table and CSV or JSON."""
+"""``xadt score``: anomaly scores and flags of scans, as a table and CSV or JSON."""
 
 from __future__ import annotations
 
@@ -15,15 +15,21 @@ from xadt.cli.common import (
     CacheOption,
     DeviceOption,
     EngineOption,
+    MaxPixelsOption,
+    MaxScanBytesOption,
     ModelOption,
     PluginOption,
     RayWorkersOption,
+    RecursiveOption,
+    ScansArgument,
     SetOption,
     check_engine,
     progress_bar,
     registry,
     run_context,
+    scan_inputs,
     skipped_exit,
+    the_others,
 )
 
 if TYPE_CHECKING:
@@ -32,14 +38,7 @@ if TYPE_CHECKING:
 
 
 def score_command(
-    scans: Annotated[
-        str,
-        typer.Argument(
-            help="Folder of scans to score; with --engine ray also a glob, a manifest file of "
-            "paths or URIs, or a URL (s3://, gs://).",
-            metavar="SCANS",
-        ),
-    ],
+    scans: ScansArgument,
     plugin: PluginOption = None,
     model: ModelOption = None,
     output: Annotated[
@@ -58,6 +57,9 @@ def score_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
     ] = False,
+    recursive: RecursiveOption = False,
+    max_pixels: MaxPixelsOption = None,
+    max_scan_bytes: MaxScanBytesOption = None,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_workers: RayWorkersOption = None,
@@ -97,7 +99,7 @@ def score_command(
         write_results,
     )
 
-    check_engine(engine)
+    check_engine(engine, recursive=recursive, max_pixels=max_pixels, max_scan_bytes=max_scan_bytes)
     if output is not None:
         check_results_path(output, overwrite=overwrite)
     plugins = registry()
@@ -126,7 +128,12 @@ def score_command(
             )
         else:
             run = score_folder(
-                loaded, scans, context=context, progress=lambda d, t: progress.update(d)
+                loaded,
+                scan_inputs(
+                    scans, recursive=recursive, max_pixels=max_pixels, max_bytes=max_scan_bytes
+                ),
+                context=context,
+                progress=lambda d, t: progress.update(d),
             )
     console = Console()
     console.print(_table(run, loaded))
@@ -134,7 +141,7 @@ def score_command(
         write_results(run.rows, output, overwrite=overwrite, model=loaded, skipped=run.skipped)
         console.print(f"wrote {output}", highlight=False)
     if run.skipped:
-        skipped_exit(run.summary, f"the other {len(run.rows)} were scored")
+        skipped_exit(run.summary, the_others(len(run.rows), "scored"))
 
 
 def _table(run: ScoreRun, model: Model) -> Table:
@@ -154,6 +161,9 @@ def _table(run: ScoreRun, model: Model) -> Table:
         table.add_column(name, justify="right")
     table.add_column("flag")
     table.add_column("patches", justify="right")
+    warned = any(row.warning for row in run.rows)
+    if warned:
+        table.add_column("warning", style="yellow")
     for row in run.rows:
         partial = [f"{row.partial[n]:.4g}" if n in row.partial else "—" for n in names]
         flag = (
@@ -165,5 +175,6 @@ def _table(run: ScoreRun, model: Model) -> Table:
         )
         score = Text(row.note, style="bold") if row.note else Text(f"{row.score:.4g}")
         quantile = "—" if row.normal_quantile is None else f"{100 * row.normal_quantile:.1f}"
-        table.add_row(row.id, score, quantile, *partial, flag, str(row.patches))
+        cells = [row.id, score, quantile, *partial, flag, str(row.patches)]
+        table.add_row(*cells, *([row.warning] if warned else []))
     return table

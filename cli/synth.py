@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +29,24 @@ def _positive_scale(value: float) -> float:
         msg = f"must be between 0.05 and 2 (1 = full size, 764 px high); got {value}"
         raise typer.BadParameter(msg)
     return value
+
+
+@contextlib.contextmanager
+def _resumable(out: Path) -> Iterator[None]:
+    """On Ctrl-C, say how many scans were kept and how to finish, then exit 130."""
+    from xadt.synth.dataset import interrupted_progress
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        partial = interrupted_progress(out)
+        if partial is None:
+            typer.echo("interrupted: no scan was written", err=True)
+        else:
+            typer.echo(f"interrupted: {partial[0]} of {partial[1]} scans were written", err=True)
+        args = [a for a in sys.argv[1:] if a not in ("--resume", "--overwrite")]
+        typer.echo(f"resume with: {shlex.join(['xadt', *args, '--resume'])}", err=True)
+        raise typer.Exit(130) from None
 
 
 def synth(
@@ -52,6 +74,14 @@ def synth(
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace the data set in a non-empty OUT.", metavar=""),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted run in OUT (same options): make only the missing scans.",
+            metavar="",
+        ),
     ] = False,
     scale: Annotated[
         float,
@@ -107,7 +137,7 @@ def synth(
         TimeRemainingColumn(),
     )
     console = Console(stderr=True)
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar, _resumable(out):
         task = bar.add_task("scans", total=normal + test_normal + threat)
         manifest = write_dataset(
             out,
@@ -120,6 +150,7 @@ def synth(
             scale=scale,
             workers=n_workers,
             line_scan=line_scan,
+            resume=resume,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
     d = manifest["difficulty"]

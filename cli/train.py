@@ -17,6 +17,7 @@ from xadt.cli.common import (
     DeviceOption,
     EngineOption,
     RayWorkersOption,
+    RecursiveOption,
     SetOption,
     check_engine,
     progress_bar,
@@ -150,6 +151,7 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
+    recursive: RecursiveOption = False,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_workers: RayWorkersOption = None,
@@ -163,7 +165,7 @@ def train_command(
     from xadt.artifacts import store_path
     from xadt.workflows.train import train
 
-    check_engine(engine)
+    check_engine(engine, recursive=recursive)
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
     )
@@ -172,7 +174,12 @@ def train_command(
     if dry_run:
         typer.echo(
             dry_run_text(
-                plugins.get_detector(plugin), overrides, options, str(config or "options"), data
+                plugins.get_detector(plugin),
+                overrides,
+                options,
+                str(config or "options"),
+                data,
+                recursive,
             ),
             nl=False,
         )
@@ -210,7 +217,7 @@ def train_command(
                 ray_options = RayOptions(address=address, workers=ray_workers)
                 result = train_ray(plugin, data, ray_options=ray_options, **settings)
             else:
-                result = train(plugin, data, **settings)
+                result = train(plugin, data, recursive=recursive, **settings)
         except TrainingInterrupted as exc:
             interrupted(exc)
     if checkpoints is None:
@@ -242,13 +249,19 @@ def interrupted(exc: TrainingInterrupted) -> None:
 
 
 def dry_run_text(
-    cls: type[Detector], overrides: list[str], options: dict[str, object], where: str, data: str
+    cls: type[Detector],
+    overrides: list[str],
+    options: dict[str, object],
+    where: str,
+    data: str,
+    recursive: bool,
 ) -> str:
     """The effective options as TOML (the same form ``--config`` reads) and the scans found."""
-    from xadt.workflows.train import build_detector, open_training_folder
+    from xadt.scans import iter_scans
+    from xadt.workflows.train import build_detector
 
     detector = build_detector(cls, overrides, options=options, where=where)
-    folder = open_training_folder(data)
+    folder = iter_scans(data, recursive=recursive)
     return (
         f"# {cls.name}: the options xadt train would use (TOML, as --config reads)\n"
         f"{to_toml(config_to_json(detector.config))}"

@@ -23,6 +23,9 @@ from xadt.metrics import threshold_at_fpr
 MIN_TRUSTED_HOLDOUT = 20
 """Fewer held-out normal scans than this set a threshold worth a warning."""
 
+MAP_PERCENTILES = (50.0, 90.0, 99.0)
+"""Percentiles of normal patch scores stored as the labelled ticks of a model's map colour bar."""
+
 
 class CalibrationWarning(UserWarning):
     """The threshold rests on too few held-out normal scans to trust its false-alarm rate."""
@@ -43,6 +46,10 @@ class Calibration:
         map_high: high end of that scale (the 99th percentile of normal patch scores).
         normal_scores: the held-out normal scans' scores, sorted (empty in models written before
             xadt stored them); :meth:`quantile` places a new score among them.
+        map_ticks: ``(percentile, patch score)`` of the held-out normal patch scores at
+            :data:`MAP_PERCENTILES`, so a map reads in calibrated units (empty in older models).
+        map_threshold: the normal patch score exceeded by a ``target_fpr`` fraction of normal
+            patches: the threshold's false-alarm rate at the patch level (None in older models).
     """
 
     threshold: float
@@ -54,6 +61,8 @@ class Calibration:
     map_low: float
     map_high: float
     normal_scores: tuple[float, ...] = ()
+    map_ticks: tuple[tuple[float, float], ...] = ()
+    map_threshold: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The calibration as a JSON-ready dict."""
@@ -94,6 +103,10 @@ class Calibration:
                 map_low=_finite(data["map_low"]),
                 map_high=_finite(data["map_high"]),
                 normal_scores=tuple(sorted(_finite(s) for s in data.get("normal_scores", ()))),
+                map_ticks=tuple((_finite(p), _finite(v)) for p, v in data.get("map_ticks", ())),
+                map_threshold=(
+                    None if data.get("map_threshold") is None else _finite(data["map_threshold"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"malformed calibration section in model.json ({exc})"
@@ -105,6 +118,9 @@ class Calibration:
             problems.append("normal_quantiles must hold 4 values")
         if not calibration.map_low < calibration.map_high:
             problems.append("map_low is not below map_high")
+        ticks = calibration.map_ticks
+        if any(not 0 <= p <= 100 for p, _ in ticks) or ticks != tuple(sorted(ticks)):
+            problems.append("map_ticks must be ascending (percentile, score) pairs")
         if problems:
             msg = f"malformed calibration section in model.json ({'; '.join(problems)})"
             raise XadtError(msg)
@@ -144,6 +160,7 @@ def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
     high = float(np.percentile(patch_scores, 99))
     if not high > low:
         high = low + 1.0
+    ticks = tuple((p, float(np.percentile(patch_scores, p))) for p in MAP_PERCENTILES)
     return Calibration(
         threshold=float(threshold),
         target_fpr=float(target_fpr),
@@ -159,4 +176,6 @@ def calibrate(results: Sequence[ScanResult], target_fpr: float) -> Calibration:
         map_low=low,
         map_high=high,
         normal_scores=tuple(float(s) for s in np.sort(scores)),
+        map_ticks=ticks,
+        map_threshold=float(np.percentile(patch_scores, 100 * (1 - target_fpr))),
     )

@@ -42,6 +42,17 @@ class ProgressReporter(Protocol):
     def update(self, done: int, **values: float) -> None:
         """``done`` units of the current stage or epoch are finished; ``values`` to show."""
 
+    def within(self, item: str, done: int, total: int) -> None:
+        """Progress inside one unit of the stage: ``done`` of ``total`` windows of a large scan
+        ``item`` are scored (optional: see :func:`report_within`)."""
+
+
+def report_within(progress: ProgressReporter, item: str, done: int, total: int) -> None:
+    """Call ``progress.within``; reporters written before that method existed show nothing."""
+    within = getattr(progress, "within", None)
+    if within is not None:
+        within(item, done, total)
+
 
 class NullProgress:
     """A :class:`ProgressReporter` that shows nothing (the default outside the CLI)."""
@@ -54,6 +65,9 @@ class NullProgress:
 
     def update(self, done: int, **values: float) -> None:
         """Ignore the update."""
+
+    def within(self, item: str, done: int, total: int) -> None:
+        """Ignore the progress inside a unit."""
 
 
 @dataclass(frozen=True)

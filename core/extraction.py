@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -148,6 +148,9 @@ class FeatureExtractor:
             (``ViewFeatures.crop`` is None).
         timings: seconds spent per stage (:data:`STAGES`), accumulated over calls.
         cache_hits: scans whose features came from the cache.
+        on_windows: called as ``on_windows(scan_id, done, total)`` after each backbone batch
+            that holds windows of a scan too large for one batch, so a person sees a large scan
+            move.
     """
 
     backbone: Backbone
@@ -157,6 +160,7 @@ class FeatureExtractor:
     empty_views: Literal["raise", "keep"] = "raise"
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     cache_hits: int = 0
+    on_windows: Callable[[str, int, int], None] | None = None
 
     def __post_init__(self) -> None:
         if self.cache_dir is not None:
@@ -324,6 +328,8 @@ class FeatureExtractor:
             job.outputs.append((pooled[offset : offset + take], logits[offset : offset + take]))
             offset += take
             job.received += take
+            if self.on_windows is not None and job.n > self.batch_size:
+                self.on_windows(job.scan_id, job.received, job.n)
             if job.received == job.n:
                 self._finish(job)
         return offset

@@ -12,11 +12,12 @@ A subclass supplies its networks, its training step and :meth:`PatchDetector.sco
 from __future__ import annotations
 
 import abc
+import functools
 import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -26,7 +27,7 @@ import torch
 
 from xadt.aggregate import EMPTY_SCAN_SCORE, errors_map, scan_score, window_map
 from xadt.config import option
-from xadt.context import RunContext
+from xadt.context import RunContext, report_within
 from xadt.detector import PatchScores, ScanResult
 from xadt.engine import TrainableDetector, TrainingOptions
 from xadt.errors import XadtError
@@ -174,20 +175,24 @@ class PatchDetector(TrainableDetector):
         """
         self.check_fitted()
         settings = self.settings()
+        progress = (context or RunContext()).progress
         results = []
         with self.inference(context) as device:
             for scan in scans:
                 cut = scan_patches(scan, settings)
-                scores, errors = self._forward(cut.patches, device)
+                report = functools.partial(report_within, progress, scan.id)
+                scores, errors = self._forward(cut.patches, device, report)
                 results.append(self._result(scan, cut, scores, errors))
         return results
 
     def _forward(
-        self, patches: np.ndarray, device: torch.device
+        self, patches: np.ndarray, device: torch.device, report: Callable[[int, int], None]
     ) -> tuple[np.ndarray, np.ndarray | None]:
         scores, errors = [], []
         step = self.config.score_batch
         for start in range(0, len(patches), step):
+            if start:  # a scan of more than one batch: show it move
+                report(start, len(patches))
             batch = torch.from_numpy(unit_patches(patches[start : start + step])).to(device)
             s, e = self.score_patches(batch)
             scores.append(s.float().cpu().numpy().astype(np.float64))

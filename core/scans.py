@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import glob
 import logging
 import os
 import re
@@ -198,7 +199,7 @@ def read_scan(
         problem = _name_problem(path.name)
         if problem is not None:
             raise ScanReadError(path, problem)
-    groups = _group(items)
+    groups = _group((item, "") for item in items)
     if len(groups) > 1:
         first, second = (g.files()[0] for g in list(groups.values())[:2])
         raise ScanReadError(
@@ -213,25 +214,40 @@ def read_scan(
 
 def group_files(files: Iterable[PathLike]) -> dict[str, list[Path]]:
     """Files grouped into scans by the ids their names give (``docs/data.md``), sorted by id."""
-    return {scan_id: group.files() for scan_id, group in _group(Path(f) for f in files).items()}
+    groups = _group((Path(f), "") for f in files)
+    return {scan_id: group.files() for scan_id, group in groups.items()}
 
 
 def iter_scans(
-    folder: PathLike,
+    folder: PathLike | Sequence[PathLike],
     *,
+    recursive: bool = False,
     masks: PathLike | None = None,
     energies: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ScanFolder:
-    """The scans of a folder, read lazily one at a time; see :class:`ScanFolder`."""
+    """The scans of a folder (or of files, folders and glob patterns), read lazily one at a
+    time; see :class:`ScanFolder`."""
     return ScanFolder(
-        folder, masks=masks, energies=energies, max_pixels=max_pixels, max_bytes=max_bytes
+        folder,
+        recursive=recursive,
+        masks=masks,
+        energies=energies,
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
     )
 
 
+def as_scan_folder(scans: PathLike | Sequence[PathLike] | ScanFolder) -> ScanFolder:
+    """``scans`` itself when it is a :class:`ScanFolder`, else the scans of that folder (or of
+    those files, folders and patterns) with the default settings."""
+    return scans if isinstance(scans, ScanFolder) else ScanFolder(scans)
+
+
 class ScanFolder:
-    """The scans in one folder (not its subfolders), grouped by scan id and read lazily.
+    """The scans in one folder (or in several files, folders and glob patterns), grouped by scan
+    id and read lazily.
 
     Iterating yields one :class:`Scan` at a time, in sorted id order. A scan that cannot be read
     is skipped with a :class:`ScanSkippedWarning` naming the file and the reason, and recorded in
@@ -241,14 +257,20 @@ class ScanFolder:
     link loop, a dangling link, a FIFO, a device or a folder skips the scan it belongs to.
 
     Args:
-        folder: the folder of scan files (``IMAGE_EXTENSIONS``; hidden files are ignored).
-        masks: optional folder of ground-truth masks, named like the scans.
+        folder: the folder of scan files (``IMAGE_EXTENSIONS``; hidden files are ignored), or a
+            list of image files, folders and glob patterns (``scans/*.png``, ``**`` with
+            ``recursive``).
+        recursive: also read the subfolders of each folder; a scan's id is then its path
+            relative to that folder (``day1/bag17``), so equal names in two subfolders stay
+            two scans.
+        masks: optional folder of ground-truth masks, named like the scans (with ``recursive``,
+            in the same subfolders).
         energies: read ``_high``/``_low`` pairs instead of an image of the same view.
         max_pixels: largest image or page read, in pixels.
         max_bytes: largest scan read, in bytes of decoded data (see :func:`read_scan`).
 
     Attributes:
-        folder: the scan folder.
+        folder: the scan folder (with several inputs: the folder that holds them all).
         masks: the mask folder, or None.
         skipped: ``(file, reason)`` for each scan or file skipped during the latest iteration;
             show a file with :func:`printable`, its name may hold any byte but ``/``.
@@ -256,29 +278,49 @@ class ScanFolder:
 
     Raises:
         XadtError: the folder (or mask folder) is missing, not a folder or cannot be listed,
-            or holds no images.
+            or holds no images; a named file is missing or not an image; a pattern matches
+            nothing.
     """
 
     def __init__(
         self,
-        folder: PathLike,
+        folder: PathLike | Sequence[PathLike],
         *,
+        recursive: bool = False,
         masks: PathLike | None = None,
         energies: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        self.folder = _require_folder(folder, "scan")
+        sources = [folder] if isinstance(folder, str | os.PathLike) else list(folder)
+        if not sources:
+            msg = "no scans given: name a folder, files or a glob pattern"
+            raise XadtError(msg)
         self.masks = None if masks is None else _require_folder(masks, "mask")
         self.energies = energies
         self.max_pixels = _check_limit("max_pixels", max_pixels)
         self.max_bytes = _check_limit("max_bytes", max_bytes)
-        files, self._misnamed = _image_files(self.folder)
+        files: list[tuple[Path, str]] = []
+        self._misnamed: list[tuple[Path, str]] = []
+        roots = []
+        for source in sources:
+            found, misnamed, root = _collect(Path(source), recursive=recursive)
+            files += found
+            self._misnamed += misnamed
+            roots.append(root)
+        self.folder = roots[0] if len(roots) == 1 else Path(os.path.commonpath(roots))
         if not files and not self._misnamed:
-            msg = f"{self.folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
+            where = "this folder" if len(sources) == 1 else "these inputs"
+            msg = f"{self.folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in {where}"
+            nested = None if recursive else _subfolder_with_images(self.folder)
+            if nested is not None:
+                msg += (
+                    f"; its subfolder {printable(nested.relative_to(self.folder))}/ holds some: "
+                    "name the subfolder, or pass --recursive to read every subfolder"
+                )
             raise XadtError(msg)
         self._groups = _group(files)
-        self._masks = {} if self.masks is None else _index_masks(self.masks)
+        self._masks = {} if self.masks is None else _index_masks(self.masks, recursive)
         self.skipped: list[tuple[Path, str]] = []
         self.n_read = 0
 
@@ -394,23 +436,90 @@ def _require_folder(folder: PathLike, what: str) -> Path:
     return path
 
 
-def _image_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The entries with an image extension (of any type: reading tells what is wrong), and
-    ``(path, reason)`` for those whose names cannot be scan ids."""
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError as exc:
-        msg = f"{printable(folder)}: cannot list the folder ({exc.strerror or exc})"
-        raise XadtError(msg) from None
-    files, misnamed = [], []
-    for path in entries:
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
-            continue
-        problem = _name_problem(path.name)
-        if problem is None:
-            files.append(path)
-        else:
-            misnamed.append((path, problem))
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _collect(
+    source: Path, *, recursive: bool
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], Path]:
+    """The image files of one input, each with the id prefix of its subfolder, the
+    ``(path, reason)`` of those whose names cannot be scan ids, and the folder that holds them.
+
+    A folder gives its images (and, with ``recursive``, its subfolders' images, with the
+    subfolder path as id prefix); a file gives itself; a pattern gives the files it matches.
+    """
+    if source.is_dir():
+        files, misnamed = _image_files(source, recursive=recursive)
+        return files, misnamed, source
+    if os.path.lexists(source):
+        if source.suffix.lower() not in IMAGE_EXTENSIONS:
+            msg = f"{printable(source)}: not an image file ({', '.join(IMAGE_EXTENSIONS)})"
+            raise XadtError(msg)
+        return _named([source]), _misnamed([source]), source.parent
+    if not _GLOB_CHARS & set(str(source)):
+        msg = f"{printable(source)}: no such file or folder"
+        raise XadtError(msg)
+    # glob.glob, not Path.glob: the pattern may be absolute and hold wildcards in any part.
+    matches = sorted(Path(m) for m in glob.glob(str(source), recursive=recursive))  # noqa: PTH207
+    images = [m for m in matches if m.suffix.lower() in IMAGE_EXTENSIONS and not m.is_dir()]
+    if not images:
+        msg = f"{printable(source)}: no image file matches this pattern"
+        raise XadtError(msg)
+    root = Path(os.path.commonpath([m.parent for m in images]))
+    return _named(images), _misnamed(images), root
+
+
+def _named(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """``(path, "")`` for each path whose name can be a scan id (no id prefix)."""
+    return [(p, "") for p in paths if _name_problem(p.name) is None]
+
+
+def _misnamed(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """``(path, reason)`` for each path whose name cannot be a scan id."""
+    return [(p, r) for p in paths if (r := _name_problem(p.name)) is not None]
+
+
+def _subfolder_with_images(folder: Path) -> Path | None:
+    """The first subfolder of ``folder`` (at any depth) that holds image files, or None."""
+    with contextlib.suppress(XadtError):
+        for path, _prefix in _image_files(folder, recursive=True)[0]:
+            return path.parent
+    return None
+
+
+def _image_files(
+    folder: Path, *, recursive: bool = False
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """The entries with an image extension (of any type: reading tells what is wrong) with
+    their id prefix (``sub/dir/`` under ``folder`` with ``recursive``, else ``""``), and
+    ``(path, reason)`` for those whose names cannot be scan ids. Hidden files and folders are
+    ignored; links to folders are not followed (no loops)."""
+    files: list[tuple[Path, str]] = []
+    misnamed: list[tuple[Path, str]] = []
+    pending = [(folder, "")]
+    while pending:
+        current, prefix = pending.pop()
+        try:
+            entries = sorted(current.iterdir())
+        except OSError as exc:
+            msg = f"{printable(current)}: cannot list the folder ({exc.strerror or exc})"
+            raise XadtError(msg) from None
+        for path in entries:
+            if path.name.startswith("."):
+                continue
+            problem = _name_problem(path.name)
+            if recursive and path.is_dir() and not path.is_symlink():
+                if problem is None:
+                    pending.append((path, f"{prefix}{path.name}/"))
+                else:
+                    misnamed.append((path, f"folder name: {problem}"))
+                continue
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if problem is None:
+                files.append((path, prefix))
+            else:
+                misnamed.append((path, problem))
     return files, misnamed
 
 
@@ -429,27 +538,30 @@ class _Group:
         return paths[0] if paths else None
 
 
-def _group(files: Iterable[Path]) -> dict[str, _Group]:
+def _group(files: Iterable[tuple[Path, str]]) -> dict[str, _Group]:
+    """Files grouped into scans by id: the id prefix (a subfolder path, or "") and the stem
+    without its ``_v<k>`` and ``_high``/``_low`` suffixes."""
     groups: dict[str, _Group] = {}
-    for path in files:
+    for path, prefix in files:
         m = _STEM.match(path.stem)
         if m is None:  # only an empty stem fails to match
             continue
         view = None if m["view"] is None else int(m["view"])
         role = (m["energy"] or "image").lower()
-        group = groups.setdefault(m["id"], _Group(m["id"]))
+        scan_id = prefix + m["id"]
+        group = groups.setdefault(scan_id, _Group(scan_id))
         group.slots.setdefault((view, role), []).append(path)
     return dict(sorted(groups.items()))
 
 
-def _index_masks(folder: Path) -> dict[str, dict[int | None, list[Path]]]:
+def _index_masks(folder: Path, recursive: bool = False) -> dict[str, dict[int | None, list[Path]]]:
     index: dict[str, dict[int | None, list[Path]]] = {}
-    for path in _image_files(folder)[0]:
+    for path, prefix in _image_files(folder, recursive=recursive)[0]:
         m = _MASK_STEM.match(path.stem)
         if m is None:
             continue
         view = None if m["view"] is None else int(m["view"])
-        index.setdefault(m["id"], {}).setdefault(view, []).append(path)
+        index.setdefault(prefix + m["id"], {}).setdefault(view, []).append(path)
     return index
 
 
@@ -631,7 +743,7 @@ class _Budget:
             raise ScanReadError(
                 path,
                 f"image is {height}x{width} = {height * width:,} pixels, over the limit of "
-                f"{self.max_pixels:,} (max_pixels); raise it if the file is trusted",
+                f"{self.max_pixels:,} (--max-pixels); raise it if the file is trusted",
             )
 
     def charge(self, path: Path, nbytes: int, detail: str) -> None:
@@ -641,7 +753,7 @@ class _Budget:
             raise ScanReadError(
                 path,
                 f"decoded, it would take {nbytes:,} bytes ({detail}), over the limit of "
-                f"{self.max_bytes:,} bytes per scan (max_bytes){others}; raise max_bytes if "
+                f"{self.max_bytes:,} bytes per scan (--max-scan-bytes){others}; raise it if "
                 "the file is trusted",
             )
         self.used += nbytes

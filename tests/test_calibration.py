@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,33 @@ def test_a_threshold_on_few_held_out_scans_comes_with_a_warning() -> None:
     few = calibrate(_results([1.0, 2.0, 3.0]), target_fpr=0.3)
     assert "only 3 held-out normal scans" in (few.warning() or "")
     assert calibrate(_results(list(np.arange(25.0))), target_fpr=0.1).warning() is None
+
+
+def test_map_ticks_give_maps_calibrated_units_and_survive_json() -> None:
+    calibration = calibrate(_results(list(np.linspace(1.0, 100.0, 50))), target_fpr=0.05)
+    patch = np.concatenate([[s / 2, s] for s in np.linspace(1.0, 100.0, 50)])
+    assert [p for p, _ in calibration.map_ticks] == [50.0, 90.0, 99.0]
+    for p, value in calibration.map_ticks:
+        assert value == pytest.approx(np.percentile(patch, p))
+    assert calibration.map_threshold == pytest.approx(np.percentile(patch, 95))
+    assert np.mean(patch > calibration.map_threshold) <= 0.05
+    text = json.dumps(calibration.to_json())
+    assert Calibration.from_json(json.loads(text)) == calibration
+
+
+def test_models_written_before_map_ticks_still_load() -> None:
+    data = calibrate(_results([1.0, 2.0, 5.0]), target_fpr=0.3).to_json()
+    del data["map_ticks"], data["map_threshold"]
+    old = Calibration.from_json(data)
+    assert old.map_ticks == ()
+    assert old.map_threshold is None
+
+
+@pytest.mark.parametrize(
+    "ticks", [[[90.0, 1.0], [50.0, 0.5]], [[150.0, 1.0]], [[50.0, "x"]], [[50.0]]]
+)
+def test_malformed_map_ticks_are_refused(ticks: list[list[object]]) -> None:
+    data = calibrate(_results([1.0, 2.0, 5.0]), target_fpr=0.3).to_json()
+    data["map_ticks"] = ticks
+    with pytest.raises(XadtError, match="malformed calibration"):
+        Calibration.from_json(data)

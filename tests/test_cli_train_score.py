@@ -159,6 +159,7 @@ def test_score_with_a_model_path_writes_csv_and_json(store: Path, tmp_path: Path
         "flag",
         "patches",
         "note",
+        "warning",
     }
     assert {r["flag"] for r in rows} == {"true"}
     assert {r["patches"] for r in rows} == {"4"}
@@ -234,7 +235,7 @@ def test_score_with_unreadable_scans_scores_the_rest_and_exits_1(
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == 4  # two scans, then the skipped file with its reason
     assert lines[-1].startswith("bad.png,")
-    assert lines[-1].endswith("skipped: file is empty (0 bytes)")
+    assert lines[-1].endswith(",skipped: file is empty (0 bytes),")  # no warning
 
 
 def test_train_backbone_and_weights_shorthands(store: Path, tmp_path: Path) -> None:
@@ -295,10 +296,16 @@ def test_a_bad_option_file_is_one_line_naming_it(
 def test_a_data_folder_with_images_only_in_subfolders_gets_a_hint(
     store: Path, tmp_path: Path
 ) -> None:
-    write_scans(tmp_path / "data" / "train" / "normal", 4)
+    write_scans(tmp_path / "data" / "train" / "normal", 6)
     result = xadt("train", "-p", "baseline", tmp_path / "data")
     assert result.exit_code == 1
-    assert "its subfolders hold images: train/normal/" in result.stderr
+    assert "its subfolder train/normal/ holds some: name the subfolder, or pass --recursive" in (
+        result.stderr
+    )
+    assert result.stderr.count("\n") == 1
+    recursive = xadt("train", "-p", "baseline", tmp_path / "data", "-r", "--holdout", "0.5")
+    assert recursive.exit_code == 0, recursive.output
+    assert "trained baseline on 2 scans" in recursive.stdout  # 4 of 6 held out (hashed ids)
 
 
 def test_ctrl_c_is_one_line_and_exit_130(store: Path, tmp_path: Path, monkeypatch) -> None:

@@ -69,6 +69,11 @@ def test_demo_with_maps_writes_overlays_and_pixel_metrics(store: Path, tmp_path:
     assert "test-threat-00000_v1.png" in pngs
     assert result.report.pixel_auroc is not None
     assert result.notes == []
+    assert result.gallery == result.overlays / "index.html"
+    rows = csv.DictReader(result.scores.read_text(encoding="utf-8").splitlines())
+    worst = max(rows, key=lambda row: float(row["score"]))
+    assert result.most_anomalous == result.overlays / f"{worst['id']}_v0.png"
+    assert f"{worst['id']} —" in result.gallery.read_text(encoding="utf-8")
 
 
 def test_demo_refuses_a_non_empty_folder_and_replaces_with_overwrite(
@@ -85,6 +90,7 @@ def test_demo_refuses_a_non_empty_folder_and_replaces_with_overwrite(
         tmp_path / "demo", plugin="hotspot", scale=0.08, size=TINY, workers=1, overwrite=True
     )
     assert first.overlays is not None
+    assert first.gallery is not None
     again = run_demo(
         tmp_path / "demo", plugin="hotspot", scale=0.08, size=TINY, workers=1, overwrite=True
     )

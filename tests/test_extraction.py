@@ -353,3 +353,19 @@ def test_bad_extractor_settings_are_rejected(tiny: TinyBackbone) -> None:
         FeatureExtractor(tiny, batch_size=0)
     with pytest.raises(ValueError, match="empty_views must be 'raise' or 'keep'"):
         FeatureExtractor(tiny, empty_views="skip")  # type: ignore[arg-type]
+
+
+def test_a_scan_larger_than_a_batch_reports_its_windows(tiny: TinyBackbone) -> None:
+    calls: list[tuple[str, int, int]] = []
+    big = Scan("big", [parcel_view(300, 500, (10, 10, 290, 490))])
+    (small,) = small_scans(1)
+    n = sum(len(v.boxes) for v in FeatureExtractor(tiny).extract(big).views)
+    list(FeatureExtractor(tiny, batch_size=2, on_windows=lambda *a: calls.append(a))([big]))
+    assert n > 2
+    assert [c[0] for c in calls] == ["big"] * len(calls)
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls)
+    assert calls[-1] == ("big", n, n)
+    assert {c[2] for c in calls} == {n}
+    calls.clear()
+    list(FeatureExtractor(tiny, batch_size=10_000, on_windows=lambda *a: calls.append(a))([small]))
+    assert calls == []  # one batch is over too fast to need it

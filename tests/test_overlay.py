@@ -10,22 +10,22 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.test_workflows import REGISTRY, Hotspot, context, fitted, store, write_scans
+from tests.test_workflows import REGISTRY, Hotspot, fitted, store, trained, write_scans
 from xadt.artifacts import load_model
 from xadt.cli.app import app
 from xadt.errors import XadtError
 from xadt.model import Model
-from xadt.scans import ScanSkippedWarning
+from xadt.scans import ScanSkippedWarning, iter_scans
 from xadt.workflows.localize import (
-    LEGEND_HEIGHT,
     MAX_ALPHA,
     MapScale,
     colourize,
+    legend_height,
     localize_folder,
     map_scale,
     render_overlay,
 )
-from xadt.workflows.train import train
+from xadt.workflows.score import ScoreRow
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -56,7 +56,7 @@ def test_render_overlay_keeps_unscored_pixels_grey_and_adds_a_legend() -> None:
     amap = np.full((20, 90), np.nan, dtype=np.float32)
     amap[5:10, 5:10] = 1.0
     image = render_overlay(view, amap, SCALE)
-    assert image.shape == (20 + LEGEND_HEIGHT, 90, 3)
+    assert image.shape == (20 + legend_height(90), 90, 3)
     assert image.dtype == np.uint8
     assert image[0, 0].tolist() == [200, 200, 200]
     assert image[7, 7].tolist() != [200, 200, 200]
@@ -73,15 +73,55 @@ def test_render_overlay_reads_every_view_dtype_and_grey(dtype: type, white: floa
         assert render_overlay(view, amap, SCALE)[0, 0].tolist() == [255, 255, 255]
 
 
+CALIBRATED = MapScale(
+    0.2,
+    0.6,
+    ticks=(("50%", 0.2), ("90%", 0.4), ("99%", 0.6)),
+    unit="percentile among normal patches",
+    threshold=0.5,
+    threshold_label="| 5% of normal patches lie above",
+)
+
+
+def _text_rows(band: np.ndarray) -> int:
+    """How many pixel rows of a legend band hold bright text."""
+    return int((band.min(axis=2) > 150).any(axis=1).sum())
+
+
+def test_legend_text_grows_with_the_image_and_marks_the_threshold() -> None:
+    def overlay(width: int) -> np.ndarray:
+        view = np.full((8, width, 3), 128, np.uint8)
+        amap = np.full((8, width), np.nan, np.float32)
+        captions = ("s7 view 0: score 3 · FLAGGED", "FLAGGED")
+        return render_overlay(view, amap, CALIBRATED, captions)[8:]
+
+    small, large = overlay(120), overlay(2400)
+    assert small.shape[0] == legend_height(120)
+    assert legend_height(2400) > 2 * legend_height(120)
+    for legend in (small, large):
+        row = legend.shape[0] // 4
+        x = round(4 + CALIBRATED.unit_of(0.5) * (legend.shape[1] - 9))
+        mark = legend[row : 2 * row, x - 1 : x + 2].reshape(-1, 3)
+        assert (mark == [0, 230, 255]).all(axis=1).any()  # the threshold, in cyan
+        assert _text_rows(legend[:row]) > 0  # the caption
+        assert _text_rows(legend[2 * row : 3 * row]) > 0  # the tick labels
+    assert _text_rows(large[: large.shape[0] // 4]) > 2 * _text_rows(small[: small.shape[0] // 4])
+
+
+def test_text_that_does_not_fit_is_left_out_not_cut() -> None:
+    legend = render_overlay(
+        np.zeros((4, 12, 3), np.uint8), np.zeros((4, 12), np.float32), CALIBRATED, "x" * 50
+    )[4:]
+    assert _text_rows(legend[: legend.shape[0] // 4]) == 0
+
+
 def test_render_overlay_refuses_a_map_of_another_shape() -> None:
     with pytest.raises(ValueError, match="does not match"):
         render_overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.float32), SCALE)
 
 
 def _trained(tmp_path: Path) -> Model:
-    data = write_scans(tmp_path / "normal", 12)
-    train("hotspot", data, context=context(), holdout=0.3, output=tmp_path / "model")
-    model = load_model(tmp_path / "model", registry=REGISTRY)
+    model = load_model(trained(tmp_path), registry=REGISTRY)
     assert isinstance(model.detector, Hotspot)
     return model
 
@@ -99,7 +139,7 @@ def test_localize_writes_png_and_float32_npy_per_view(store: Path, tmp_path: Pat
     assert amap.dtype == np.float32
     np.testing.assert_array_equal(amap, detector.detector.map(view[..., :3]), strict=True)
     overlay = np.asarray(Image.open(tmp_path / "out" / "s00_v1.png"))
-    assert overlay.shape == (view.shape[0] + LEGEND_HEIGHT, view.shape[1], 3)
+    assert overlay.shape == (view.shape[0] + legend_height(view.shape[1]), view.shape[1], 3)
     assert np.isnan(amap[0]).all()
 
 
@@ -124,8 +164,13 @@ def test_two_scans_with_different_ranges_share_one_colour_mapping(
     # Per-image normalisation would paint `faint`'s patch at full strength and `strong`'s at half.
     assert np.array_equal(a[10, 4], b[10, 4])
     assert not np.array_equal(a[10, 4], [grey] * 3)  # it is coloured
-    assert np.array_equal(a[-LEGEND_HEIGHT:], b[-LEGEND_HEIGHT:])  # the same colour bar
-    assert np.array_equal(a, render_overlay(faint, detector.detector.map(faint), scale))
+    # The same colour bar and labels; only the caption (scan id and score) differs.
+    bar = slice(16 + legend_height(24) // 4, None)
+    assert np.array_equal(a[bar], b[bar])
+    (result,) = detector.score([next(s for s in iter_scans(folder) if s.id == "faint")])
+    caption = ScoreRow.from_result(result).caption
+    captions = (f"faint view 0: {caption}", caption, caption.rpartition(" · ")[2])
+    assert np.array_equal(a, render_overlay(faint, detector.detector.map(faint), scale, captions))
 
 
 def test_localize_refuses_to_overwrite(store: Path, tmp_path: Path) -> None:
@@ -141,13 +186,7 @@ def test_localize_refuses_to_overwrite(store: Path, tmp_path: Path) -> None:
 
 def test_localize_without_maps_or_calibration_is_a_clear_error(store: Path, tmp_path: Path) -> None:
     scans = write_scans(tmp_path / "scans", 2)
-    train(
-        "baseline",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "b",
-    )
+    trained(tmp_path, "baseline", "b")
     with pytest.raises(XadtError, match="plugin 'baseline' has no localisation"):
         localize_folder(load_model(tmp_path / "b", registry=REGISTRY), scans, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -180,13 +219,7 @@ def test_cli_localize(store: Path, tmp_path: Path) -> None:
     assert again.stderr.startswith("error: ")
     assert "already exists; pass --overwrite" in again.stderr
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
-    train(
-        "baseline",
-        write_scans(tmp_path / "normal", 12),
-        context=context(),
-        holdout=0.3,
-        output=tmp_path / "b",
-    )
+    trained(tmp_path, "baseline", "b")
     no_maps = runner.invoke(app, ["localize", "-m", str(tmp_path / "b"), str(scans), "-o", "x"])
     assert no_maps.exit_code == 1
     assert "plugin 'baseline' has no localisation" in no_maps.stderr

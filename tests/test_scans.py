@@ -538,11 +538,8 @@ def test_folder_reads_lazily(tmp_path: Path) -> None:
 
 
 def test_folder_errors_name_the_folder(tmp_path: Path) -> None:
-    with pytest.raises(XadtError, match=r"absent: scan folder does not exist$"):
+    with pytest.raises(XadtError, match=r"absent: no such file or folder$"):
         iter_scans(tmp_path / "absent")
-    file = _save(tmp_path / "f.png", _grey8())
-    with pytest.raises(XadtError, match=r"f\.png: expected a scan folder, got a file$"):
-        iter_scans(file)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     with pytest.raises(XadtError, match=r"empty: no image files \(\.png, .*\.tiff\) in this"):
@@ -591,3 +588,64 @@ def test_to_rgb_renders_dual_energy_with_false_colour() -> None:
     assert view.dtype == np.uint8
     expected = false_colour(high.astype(np.float32) / 65535, low.astype(np.float32) / 65535)
     np.testing.assert_array_equal(view, expected)
+
+
+def test_files_folders_and_patterns_are_inputs_too(tmp_path: Path) -> None:
+    for name in ("a.png", "b_v0.png", "b_v1.png", "c.tif", "notes.txt"):
+        if name.endswith(".txt"):
+            (tmp_path / name).write_text("not a scan")
+        else:
+            _save(tmp_path / name, _grey8())
+    other = tmp_path / "other"
+    other.mkdir()
+    _save(other / "d.png", _grey8())
+    inputs = [tmp_path / "a.png", tmp_path / "b_v*.png", other]
+    folder = iter_scans(inputs)
+    assert folder.ids == ["a", "b", "d"]
+    assert [len(s.views) for s in folder] == [1, 2, 1]
+    assert folder.folder == tmp_path
+    assert iter_scans(str(tmp_path / "*.tif")).ids == ["c"]
+
+
+def test_recursive_ids_keep_the_subfolder_so_equal_names_stay_apart(tmp_path: Path) -> None:
+    for sub in ("day1", "day2/late", ".hidden"):
+        (tmp_path / sub).mkdir(parents=True)
+        _save(tmp_path / sub / "bag.png", _grey8())
+    _save(tmp_path / "top.png", _grey8())
+    assert iter_scans(tmp_path).ids == ["top"]
+    assert iter_scans(tmp_path, recursive=True).ids == ["day1/bag", "day2/late/bag", "top"]
+    pattern = str(tmp_path / "**" / "bag.png")
+    assert len(iter_scans(pattern, recursive=True)) == 1  # one id "bag" from two files
+    with pytest.warns(ScanSkippedWarning, match="same scan view"):
+        assert list(iter_scans(pattern, recursive=True)) == []
+
+
+def test_recursive_masks_sit_in_the_same_subfolders(tmp_path: Path) -> None:
+    scans, masks = tmp_path / "scans", tmp_path / "masks"
+    for root in (scans, masks):
+        (root / "day1").mkdir(parents=True)
+        _save(root / "day1" / "bag.png", _grey8())
+    _save(scans / "top.png", _grey8())
+    read = {s.id: s for s in iter_scans(scans, recursive=True, masks=masks)}
+    assert read["day1/bag"].masks[0] is not None
+    assert read["top"].masks is None
+
+
+def test_bad_inputs_are_named_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(XadtError, match=r"notes\.txt: not an image file \(\.png"):
+        iter_scans([tmp_path / "notes.txt"])
+    with pytest.raises(XadtError, match=r"nothing\*\.png: no image file matches this pattern$"):
+        iter_scans(tmp_path / "nothing*.png")
+    with pytest.raises(XadtError, match="no scans given"):
+        iter_scans([])
+
+
+def test_a_folder_whose_images_are_in_subfolders_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "2026" / "day1").mkdir(parents=True)
+    _save(tmp_path / "2026" / "day1" / "bag.png", _grey8())
+    with pytest.raises(
+        XadtError, match=r"no image files .* its subfolder 2026/day1/ holds some: name "
+    ):
+        iter_scans(tmp_path)
+    assert iter_scans(tmp_path, recursive=True).ids == ["2026/day1/bag"]

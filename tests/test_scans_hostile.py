@@ -132,9 +132,9 @@ def test_budget_counts_samples_not_just_pixels(tmp_path: Path) -> None:
     error = _refused(
         _write(tmp_path / "wide.tif", blob),
         r"decoded, it would take 1,000,000,000 bytes \(1000x1000 pixels x 1000 samples x 1 "
-        r"bytes\), over the limit of 536,870,912 bytes per scan \(max_bytes\)",
+        r"bytes\), over the limit of 536,870,912 bytes per scan \(--max-scan-bytes\)",
     )
-    assert "raise max_bytes" in error.reason
+    assert "(--max-scan-bytes); raise it" in error.reason
 
 
 def test_budget_counts_pages_bytes_per_sample_and_every_file_of_a_scan(tmp_path: Path) -> None:

@@ -548,3 +548,63 @@ def test_frechet_distance_of_the_simulator_is_below_the_old_one() -> None:
     result = realism.frechet_to_reference(views, ref)
     assert result.n_images == 100
     assert result.mean < 200
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Make the (in-process) scan writer raise KeyboardInterrupt on its ``n + 1``-th scan."""
+    real, calls = dataset._write_one, [0]
+
+    def write(job: dataset._Job) -> dict[str, object]:
+        calls[0] += 1
+        if calls[0] > n:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(dataset, "_write_one", write)
+
+
+def test_an_interrupted_data_set_resumes_to_the_same_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    options = {"normal": 3, "test_normal": 1, "threat": 2, "seed": 5, "scale": 0.1}
+    whole = write_dataset(tmp_path / "whole", **options)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 3)
+        with pytest.raises(KeyboardInterrupt):
+            write_dataset(tmp_path / "cut", **options)
+    assert not (tmp_path / "cut" / "manifest.json").exists()
+    assert dataset.interrupted_progress(tmp_path / "cut") == (3, 6)
+    with pytest.raises(XadtError, match=r"interrupted data set \(3 of 6 scans\); pass --resume"):
+        write_dataset(tmp_path / "cut", **options)
+    with pytest.raises(XadtError, match="used --seed 5, not 6; resume with the same options"):
+        write_dataset(tmp_path / "cut", **{**options, "seed": 6}, resume=True)
+    seen: list[int] = []
+    resumed = write_dataset(
+        tmp_path / "cut", **options, resume=True, progress=lambda d, _t: seen.append(d)
+    )
+    assert seen == [3, 4, 5, 6]  # the three kept scans are not made again
+    assert resumed == whole
+    for entry in whole["scans"]:
+        for file in entry["files"]:
+            assert (tmp_path / "cut" / file).read_bytes() == (
+                tmp_path / "whole" / file
+            ).read_bytes()
+    assert not (tmp_path / "cut" / dataset.JOURNAL).exists()
+    with pytest.raises(XadtError, match="the data set is complete"):
+        write_dataset(tmp_path / "cut", **options, resume=True)
+    with pytest.raises(XadtError, match="no interrupted 'xadt synth' to resume here"):
+        write_dataset(tmp_path / "empty", **options, resume=True)
+
+
+def test_cli_synth_ctrl_c_says_how_to_resume(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _interrupt_after(monkeypatch, 2)
+    args = ["synth", str(tmp_path / "d"), "--normal", "4", "--test-normal", "0", "--threat", "0"]
+    args += ["--scale", "0.1", "--workers", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130
+    assert "interrupted: 2 of 4 scans were written" in result.stderr
+    assert "resume with: xadt " in result.stderr
+    assert result.stderr.rstrip().endswith("--resume")
+    assert "Traceback" not in result.output

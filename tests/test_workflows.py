@@ -147,6 +147,15 @@ def fitted(detector: xadt.Detector, scans: Sequence[Scan] = ()) -> Model:
     return Model(detector.fit(TrainingData.from_scans(scans), context()))
 
 
+def trained(tmp_path: Path, plugin: str = "hotspot", name: str = "model") -> Path:
+    """A model of ``plugin`` trained on 12 small normal scans, saved to ``tmp_path / name``."""
+    output = tmp_path / name
+    train(
+        plugin, write_scans(tmp_path / "normal", 12), context=context(), holdout=0.3, output=output
+    )
+    return output
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private model store; the CLI's registry offers baseline and hotspot."""
@@ -370,7 +379,7 @@ def test_non_finite_scores_are_a_user_error_naming_the_scan(tmp_path: Path) -> N
 def _rows() -> list[ScoreRow]:
     return [
         ScoreRow("a", 1.5, {"appearance": 1.0, "semantic": 2.0}, True, 12, 0.96),
-        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10, 0.5),
+        ScoreRow("b", 0.25, {"appearance": 0.5}, False, 10, 0.5, "not like an X-ray scan: tiny"),
         ScoreRow("c", 1e30, {}, None, 0),
     ]
 
@@ -387,9 +396,11 @@ def test_results_as_csv(tmp_path: Path) -> None:
         "flag",
         "patches",
         "note",
+        "warning",
     ]
-    assert lines[1] == ["a", "1.5", "0.96", "1.0", "2.0", "true", "12", ""]
-    assert lines[2] == ["b", "0.25", "0.5", "0.5", "", "false", "10", ""]
+    assert lines[1] == ["a", "1.5", "0.96", "1.0", "2.0", "true", "12", "", ""]
+    assert lines[2] == ["b", "0.25", "0.5", "0.5", "", "false", "10", "", lines[2][-1]]
+    assert lines[2][-1] == "not like an X-ray scan: tiny"
     assert lines[3][:7] == ["c", "1e+30", "", "", "", "", "0"]
     assert lines[3][7].startswith("all air")
 
@@ -410,7 +421,9 @@ def test_results_as_json(tmp_path: Path) -> None:
         "patches": 12,
         "normal_quantile": 0.96,
         "note": "",
+        "warning": "",
     }
+    assert doc["scans"][1]["warning"] == "not like an X-ray scan: tiny"
 
 
 def test_results_files_are_never_overwritten_silently(tmp_path: Path) -> None:
@@ -443,7 +456,7 @@ def test_results_name_every_skipped_file_and_never_run_as_formulas(tmp_path: Pat
     assert [line[0] for line in lines[1:4]] == ["'=HYPERLINK(1)", "'-3", "plain"]
     assert len(lines) == 1 + 3 + 6
     assert lines[4][0] == "bad0.png"
-    assert lines[4][-1] == "skipped: damaged"
+    assert lines[4][-2:] == ["skipped: damaged", ""]
     assert lines[-1][0] == "odd\\xffname\\n.png"
     doc = json.loads(write_results(rows, tmp_path / "r.json", skipped=skipped).read_text())
     assert doc["summary"] == "3 scans scored, 6 files skipped"

@@ -9,6 +9,7 @@ rules of ``docs/data.md``, exactly as :func:`xadt.scans.iter_scans` groups a fol
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,13 +39,26 @@ class ScanSource:
         return next((f for f in self.files if PurePosixPath(f).name == file.name), file.name)
 
 
-def list_scans(where: str) -> list[ScanSource]:
-    """The scans at ``where``, sorted by id: a folder (its image files, not its subfolders), a
-    glob of files, or a manifest file of paths or URIs; any of them local or a URL fsspec knows.
+def list_scans(where: str | Sequence[str]) -> list[ScanSource]:
+    """The scans at ``where``, sorted by id: folders (their image files, not their subfolders),
+    globs of files, or manifest files of paths or URIs; any of them local or a URL fsspec knows.
 
     Raises:
-        XadtError: ``where`` matches nothing, holds no image files, or cannot be listed.
+        XadtError: an input matches nothing, there are no image files, or one cannot be listed.
     """
+    inputs = [where] if isinstance(where, str) else list(where)
+    uris = {path: uri for one in inputs for path, uri in _image_files(one).items()}
+    if not uris:
+        msg = f"{', '.join(inputs)}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found"
+        raise XadtError(msg)
+    return [
+        ScanSource(scan_id, tuple(uris[p] for p in paths))
+        for scan_id, paths in group_files(uris).items()
+    ]
+
+
+def _image_files(where: str) -> dict[Path, str]:
+    """The image files at one input, each as a path to group by and the path or URI to read."""
     import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
@@ -63,19 +77,12 @@ def list_scans(where: str) -> list[ScanSource]:
         msg = f"{where}: cannot list the scans ({exc})"
         raise XadtError(msg) from None
     local = isinstance(fs, LocalFileSystem)
-    uris = {
+    return {
         Path(f): f if local else fs.unstrip_protocol(f)
         for f in files
         if PurePosixPath(f).suffix.lower() in IMAGE_EXTENSIONS
         and not PurePosixPath(f).name.startswith(".")
     }
-    if not uris:
-        msg = f"{where}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found"
-        raise XadtError(msg)
-    return [
-        ScanSource(scan_id, tuple(uris[p] for p in paths))
-        for scan_id, paths in group_files(uris).items()
-    ]
 
 
 def _manifest(fs: object, path: str) -> list[str]:

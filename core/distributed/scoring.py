@@ -35,7 +35,7 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import write_bytes_atomic
-from xadt.scans import ScanReadError
+from xadt.scans import Scan, ScanReadError
 from xadt.workflows.score import CHUNK, ScoreRow, ScoreRun, score_in_chunks
 
 __all__ = [
@@ -119,7 +119,7 @@ def model_files(model: Model) -> dict[str, bytes]:
 
 def score_ray(
     model: Model,
-    scans: str,
+    scans: str | Sequence[str],
     *,
     context: RunContext,
     overrides: Sequence[str] = (),
@@ -132,7 +132,8 @@ def score_ray(
     Args:
         model: the loaded model (its directory is shipped to the actors, which load it again
             with ``overrides``); its calibration flags the results.
-        scans: where the scans are; see :func:`xadt.distributed.listing.list_scans`.
+        scans: where the scans are (one input or several); see
+            :func:`xadt.distributed.listing.list_scans`.
         context: the actors' device (``auto``: the GPU Ray gave an actor, if any), cache
             folder and plugin registry (sent to them, so they find the same detector).
         overrides: runtime ``--set`` options, as applied to ``model``.
@@ -173,7 +174,7 @@ def score_ray(
                         progress(done, len(sources))
             writer.check_complete()
         rows = [row for name in names for row in _read_partition(name)]
-    return _score_run(rows, scans)
+    return _score_run(rows, scans if isinstance(scans, str) else ", ".join(scans))
 
 
 def score_sources(
@@ -190,8 +191,9 @@ def score_sources(
     through, such as a partition and index) and yield the result rows as batches complete.
 
     Each row carries the item's keys and ``score``, ``normal_quantile``, ``partial`` (a JSON
-    object), ``flag``, ``patches`` (how many), ``file`` and ``error`` (for an unreadable scan,
-    its file and what is wrong with it); with ``patches=True`` also ``patch_scores``. Rows come
+    object), ``flag``, ``patches`` (how many), ``warning``, ``file`` and ``error`` (for an
+    unreadable scan, its file and what is wrong with it); with ``patches=True`` also
+    ``patch_scores``. Rows come
     back in no fixed order.
 
     Raises:
@@ -284,49 +286,50 @@ class _Scorer:
 
         keep = [i for i, error in enumerate(batch["error"]) if not error]
         scans = [batch["scan"][i] for i in keep]
-        results: dict[int, ScanResult] = {}
-        if scans:
-            scored = score_in_chunks(self.model, scans, context=self.context, chunk=len(scans))
-            results = dict(zip(keep, scored, strict=True))
+        scored = score_in_chunks(self.model, scans, context=self.context, chunk=len(scans) or 1)
+        results = dict(zip(keep, zip(scans, scored, strict=True), strict=True))
         carried = [k for k in batch if k not in ("scan", "file", "error")]
         rows = []
         for i in range(len(batch["id"])):
             row = {k: _plain(batch[k][i]) for k in carried}
-            result = results.get(i)
-            row |= _result_columns(
-                result, str(batch["file"][i]), str(batch["error"][i]), self.patches
-            )
+            if i in results:
+                row |= _scored_columns(*results[i], patches=self.patches)
+            else:
+                row |= _unread_columns(str(batch["file"][i]), str(batch["error"][i]), self.patches)
             rows.append(row)
         return pa.Table.from_pylist(rows, schema=_schema(carried, self.patches))
 
 
-def _result_columns(
-    result: ScanResult | None, file: str, error: str, patches: bool
-) -> dict[str, Any]:
-    if result is None:
-        out: dict[str, Any] = {
-            "score": None,
-            "normal_quantile": None,
-            "partial": "{}",
-            "flag": None,
-            "patches": 0,
-            "file": file,
-            "error": error,
-        }
-    else:
-        row = ScoreRow.from_result(result)
-        out = {
-            "score": row.score,
-            "normal_quantile": row.normal_quantile,
-            "partial": json.dumps(row.partial),
-            "flag": row.flag,
-            "patches": row.patches,
-            "file": None,
-            "error": None,
-        }
+def _scored_columns(scan: Scan, result: ScanResult, *, patches: bool) -> dict[str, Any]:
+    row = ScoreRow.from_result(result, scan)
+    out: dict[str, Any] = {
+        "score": row.score,
+        "normal_quantile": row.normal_quantile,
+        "partial": json.dumps(row.partial),
+        "flag": row.flag,
+        "patches": row.patches,
+        "warning": row.warning,
+        "file": None,
+        "error": None,
+    }
     if patches:
-        scores = [] if result is None else [float(s) for p in result.patches for s in p.scores]
-        out["patch_scores"] = scores
+        out["patch_scores"] = [float(v) for p in result.patches for v in p.scores]
+    return out
+
+
+def _unread_columns(file: str, error: str, patches: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "score": None,
+        "normal_quantile": None,
+        "partial": "{}",
+        "flag": None,
+        "patches": 0,
+        "warning": "",
+        "file": file,
+        "error": error,
+    }
+    if patches:
+        out["patch_scores"] = []
     return out
 
 
@@ -341,6 +344,7 @@ def _schema(carried: list[str], patches: bool) -> Any:
         ("partial", pa.string()),
         ("flag", pa.bool_()),
         ("patches", pa.int64()),
+        ("warning", pa.string()),
         ("file", pa.string()),
         ("error", pa.string()),
     ]
@@ -409,6 +413,7 @@ def _score_run(rows: list[dict[str, Any]], where: str) -> ScoreRun:
             flag=r["flag"],
             patches=r["patches"],
             normal_quantile=r["normal_quantile"],
+            warning=r["warning"],
         )
         for r in rows
         if r["error"] is None

@@ -4,6 +4,10 @@ Layout under ``OUT``: ``train/normal/``, ``test/normal/``, ``test/anomalous/`` a
 ``test/masks/`` hold ``<id>_v<k>.png`` files (8-bit false colour; masks 0/255), optionally
 ``<id>_v<k>_high.png`` / ``<id>_v<k>_low.png`` (16-bit grey transmission), and
 ``manifest.json`` is written last, so it never lists a file that is not there.
+
+While a data set is being written, ``.synth-journal.jsonl`` records its options and each scan
+finished; an interrupted run is finished with ``resume=True`` (``xadt synth ... --resume``),
+which makes only the scans the journal does not list. The journal goes when the manifest comes.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ SPLITS = {"train-normal": 0, "test-normal": 1, "test-threat": 2}
 """Split name → the spawn-key component that keeps each split's scans independent."""
 
 MANIFEST = "manifest.json"
+JOURNAL = ".synth-journal.jsonl"
+"""Options and finished scans of a data set being written (first line: the options)."""
 _FOLDERS = {
     "train-normal": Path("train", "normal"),
     "test-normal": Path("test", "normal"),
@@ -140,11 +146,19 @@ def _prepare(out: Path, overwrite: bool) -> None:
         raise XadtError(msg)
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
+            partial = interrupted_progress(out)
+            if partial is not None:
+                msg = (
+                    f"{out} holds an interrupted data set ({partial[0]} of {partial[1]} scans); "
+                    "pass --resume to finish it, or --overwrite to replace it"
+                )
+                raise XadtError(msg)
             msg = f"{out} is not empty; pass --overwrite to replace the data set in it"
             raise XadtError(msg)
         # The manifest goes first: until the new one is written, the folder describes nothing.
         (out / MANIFEST).unlink(missing_ok=True)
         (out / (MANIFEST + ".part")).unlink(missing_ok=True)
+        (out / JOURNAL).unlink(missing_ok=True)
         for folder in (*_FOLDERS.values(), _MASKS):
             if (out / folder).is_dir():
                 for png in (*(out / folder).glob("*.png"), *(out / folder).glob("*.png.part")):
@@ -166,6 +180,7 @@ def write_dataset(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     line_scan: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Generate a data set of normal training scans and a labelled test set into ``out``.
 
@@ -182,19 +197,33 @@ def write_dataset(
         workers: processes generating scans in parallel (1: in this process).
         progress: called as ``progress(done, total)`` after every scan.
         line_scan: fan-beam (line-scan) geometry instead of parallel rays.
+        resume: finish an interrupted run in ``out`` with the same options: scans its journal
+            lists are kept, the others are made.
 
     Returns:
         The manifest (also written to ``out/manifest.json``).
 
     Raises:
-        XadtError: ``out`` is not empty and ``overwrite`` is not set, or a count is negative.
+        XadtError: ``out`` is not empty and neither ``overwrite`` nor (for an interrupted run)
+            ``resume`` is set; ``resume`` with nothing to resume or other options; or a count is
+            negative.
     """
     for name, count in (("--normal", normal), ("--test-normal", test_normal), ("--threat", threat)):
         if count < 0:
             msg = f"{name} must be a count ≥ 0, got {count}"
             raise XadtError(msg)
     out = Path(out)
-    _prepare(out, overwrite)
+    counts = {"train/normal": normal, "test/normal": test_normal, "test/anomalous": threat}
+    options = {
+        "seed": seed,
+        "scale": scale,
+        "energies": energies,
+        "line_scan": line_scan,
+        "counts": counts,
+    }
+    done = _resumed(out, options) if resume else {}
+    if not resume:
+        _prepare(out, overwrite)
     jobs = [
         _Job(out, seed, split, i, scale, energies, line_scan)
         for split, count in (
@@ -203,8 +232,52 @@ def write_dataset(
             ("test-threat", threat),
         )
         for i in range(count)
+        if scan_id(split, i) not in done
     ]
-    entries: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = list(done.values())
+    total = len(entries) + len(jobs)
+
+    def report(entry: dict[str, Any] | None) -> None:
+        if entry is not None:
+            entries.append(entry)
+        if progress is not None:
+            progress(len(entries), total)
+
+    if entries:
+        report(None)
+    with _Journal(out / JOURNAL, options, fresh=not resume) as journal:
+        _run(jobs, workers, journal, report)
+    order = {scan_id(split, i): k for k, (split, i) in enumerate(_all_ids(counts))}
+    entries.sort(key=lambda e: order[e["id"]])
+    difficulty = {k: 0 for k in DIFFICULTY_P}
+    for e in entries:
+        if e["threat"] is not None:
+            difficulty[e["threat"]["difficulty"]] += 1
+    manifest = {
+        "generator": f"xadt.synth {xadt.__version__}",
+        **options,
+        "difficulty": difficulty,
+        "scans": entries,
+    }
+    tmp = out / (MANIFEST + ".part")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(out / MANIFEST)
+    (out / JOURNAL).unlink(missing_ok=True)
+    return manifest
+
+
+def _all_ids(counts: dict[str, int]) -> list[tuple[str, int]]:
+    splits = zip(_FOLDERS, counts.values(), strict=True)
+    return [(split, i) for split, count in splits for i in range(count)]
+
+
+def _run(
+    jobs: list[_Job],
+    workers: int,
+    journal: _Journal,
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    """Make the scans of ``jobs``, in order, journalling and reporting each one finished."""
     if workers > 1 and len(jobs) > 1:
         # forkserver: workers fork from a clean server process, never from a caller that may
         # hold threads (torch, BLAS) whose locks a plain fork would copy mid-use.
@@ -216,32 +289,74 @@ def write_dataset(
             initargs=(os.getpid(),),
         ) as pool:
             for entry in pool.map(_write_one, jobs, chunksize=1):
-                entries.append(entry)
-                if progress is not None:
-                    progress(len(entries), len(jobs))
+                journal.add(entry)
+                report(entry)
     else:
         for job in jobs:
-            entries.append(_write_one(job))
-            if progress is not None:
-                progress(len(entries), len(jobs))
-    difficulty = {k: 0 for k in DIFFICULTY_P}
-    for e in entries:
-        if e["threat"] is not None:
-            difficulty[e["threat"]["difficulty"]] += 1
-    manifest = {
-        "generator": f"xadt.synth {xadt.__version__}",
-        "seed": seed,
-        "scale": scale,
-        "energies": energies,
-        "line_scan": line_scan,
-        "counts": {"train/normal": normal, "test/normal": test_normal, "test/anomalous": threat},
-        "difficulty": difficulty,
-        "scans": entries,
-    }
-    tmp = out / (MANIFEST + ".part")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    tmp.replace(out / MANIFEST)
-    return manifest
+            entry = _write_one(job)
+            journal.add(entry)
+            report(entry)
+
+
+class _Journal:
+    """``out/.synth-journal.jsonl``: the run's options, then one line per finished scan, each
+    flushed to disk, so a killed run can be finished later."""
+
+    def __init__(self, path: Path, options: dict[str, Any], *, fresh: bool) -> None:
+        self.path, self.options, self.fresh = path, options, fresh
+
+    def __enter__(self) -> _Journal:
+        self.handle = self.path.open("w" if self.fresh else "a", encoding="utf-8")
+        if self.fresh:
+            self._write(self.options)
+        return self
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Record a finished scan."""
+        self._write(entry)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def interrupted_progress(out: Path) -> tuple[int, int] | None:
+    """``(scans finished, scans in all)`` of an interrupted run in ``out``, or None."""
+    try:
+        lines = (out / JOURNAL).read_text(encoding="utf-8").splitlines()
+        options = json.loads(lines[0])
+        return len(lines) - 1, sum(options["counts"].values())
+    except (OSError, IndexError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _resumed(out: Path, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The journal's finished scans by id, after checking that ``out`` holds an interrupted run
+    with these ``options`` whose files are all there."""
+    journal = out / JOURNAL
+    if (out / MANIFEST).is_file() and not journal.exists():
+        msg = f"{out}: the data set is complete (it has {MANIFEST}); nothing to resume"
+        raise XadtError(msg)
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+        first, *rest = (json.loads(line) for line in lines if line.strip())
+    except (OSError, ValueError) as exc:
+        msg = f"{out}: no interrupted 'xadt synth' to resume here ({JOURNAL}: {exc})"
+        raise XadtError(msg) from None
+    for key, value in options.items():
+        if first.get(key) != value:
+            option = {"counts": "--normal/--test-normal/--threat"}.get(key, f"--{key}")
+            msg = (
+                f"--resume: the interrupted run in {out} used {option} {first.get(key)}, not "
+                f"{value}; resume with the same options, or pass --overwrite to start again"
+            )
+            raise XadtError(msg)
+    # A scan counts as done only if the journal lists it and its files are all there.
+    return {e["id"]: e for e in rest if all((out / file).is_file() for file in e.get("files", ()))}
 
 
 def _die_with(owner: int) -> None:

@@ -69,6 +69,8 @@ class DemoResult:
         model: the trained model directory.
         scores: the test set's scores (CSV).
         overlays: the folder of overlays and maps, or None when the plugin has no maps.
+        gallery: the ranked HTML gallery of the overlays, or None without overlays.
+        most_anomalous: the overlay of the most anomalous test parcel's first view, or None.
         report: the evaluation.
         report_path: the evaluation as JSON.
         training: what the training run did.
@@ -80,6 +82,8 @@ class DemoResult:
     model: Path
     scores: Path
     overlays: Path | None
+    gallery: Path | None
+    most_anomalous: Path | None
     report: EvalReport
     report_path: Path
     training: TrainResult
@@ -117,7 +121,8 @@ def run_demo(
     """Synthesise a small parcel set, train ``plugin`` on it, then score, localise and evaluate.
 
     Layout of ``out``: ``data/`` (the synthetic set), ``model/``, ``scores.csv``,
-    ``overlays/`` (when the plugin gives maps) and ``report.json``.
+    ``overlays/`` with its ranked gallery ``index.html`` (when the plugin gives maps) and
+    ``report.json``.
 
     Args:
         out: the demo folder; it must be absent or empty unless ``overwrite``.
@@ -135,6 +140,7 @@ def run_demo(
     """
     from xadt.synth.dataset import write_dataset
     from xadt.workflows.evaluate import evaluate, write_report
+    from xadt.workflows.gallery import DEFAULT_GALLERY_SIZE, ranked, write_gallery
     from xadt.workflows.score import write_results
     from xadt.workflows.train import build_detector, train
 
@@ -190,12 +196,26 @@ def run_demo(
     notes = list(sink.notes)
     write_results(sink.rows, scores, overwrite=overwrite, model=training.model)
     write_report(evaluation, report_path, overwrite=overwrite)
+    gallery = most_anomalous = None
+    if sink.images:
+        gallery = write_gallery(
+            overlays,
+            sink.rows,
+            sink.images,
+            model_name=training.model.name,
+            calibration=training.model.calibration,
+            top=DEFAULT_GALLERY_SIZE,
+            overwrite=overwrite,
+        )
+        most_anomalous = overlays / sink.images[ranked(sink.rows, 1)[0].id][0]
     return DemoResult(
         out=folder,
         data=data,
         model=model,
         scores=scores,
-        overlays=overlays if sink.n_overlays else None,
+        overlays=overlays if sink.images else None,
+        gallery=gallery,
+        most_anomalous=most_anomalous,
         report=evaluation,
         report_path=report_path,
         training=training,
@@ -210,14 +230,14 @@ class _Sink:
         self.model, self.folder, self.overwrite = model, overlays, overwrite
         self.rows: list[ScoreRow] = []
         self.notes: list[str] = []
-        self.n_overlays = 0
+        self.images: dict[str, list[str]] = {}
         self.maps = True
 
     def __call__(self, batch: list[Scan], results: list[ScanResult]) -> None:
         from xadt.workflows.localize import map_scale, write_overlays
         from xadt.workflows.score import ScoreRow
 
-        self.rows.extend(ScoreRow.from_result(r) for r in results)
+        self.rows.extend(ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True))
         for scan, result in zip(batch, results, strict=True):
             if self.maps and not result.maps:
                 self.maps = False
@@ -228,14 +248,17 @@ class _Sink:
             if self.maps:
                 scale = map_scale(self.model)
                 name = self.model.name
-                write_overlays(
+                written = write_overlays(
                     scan, result, self.folder, scale, detector=name, overwrite=self.overwrite
                 )
-                self.n_overlays += len(scan.views)
+                self.images[scan.id] = [p.name for p in written if p.suffix == ".png"]
 
 
 def _clear_outputs(overlays: Path) -> None:
+    from xadt.workflows.gallery import GALLERY_NAME
+
     # Overlays of a previous, larger demo would otherwise sit beside the new ones.
     if overlays.is_dir():
         for file in [*overlays.glob("*_v*.png"), *overlays.glob("*_v*.npy")]:
             file.unlink()
+        (overlays / GALLERY_NAME).unlink(missing_ok=True)

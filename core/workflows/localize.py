@@ -23,15 +23,16 @@ from xadt.detector import ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model
 from xadt.outputs import check_output_file, npy_bytes, write_bytes_atomic
-from xadt.scans import Scan, full_scale, iter_scans, to_rgb
-from xadt.workflows.score import score_in_chunks
+from xadt.scans import Scan, ScanFolder, as_scan_folder, full_scale, to_rgb
+from xadt.workflows.gallery import GALLERY_NAME, ranked, write_gallery
+from xadt.workflows.score import ScoreRow, score_in_chunks
 
 __all__ = [
-    "LEGEND_HEIGHT",
     "LocalizeRun",
     "MapScale",
     "check_overlay_folder",
     "colourize",
+    "legend_height",
     "localize_folder",
     "map_scale",
     "output_names",
@@ -40,9 +41,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-
-LEGEND_HEIGHT = 30
-"""Height in pixels of the colour bar and its labels under each overlay."""
 
 MAX_ALPHA = 0.7
 """Opacity of the heat colour at the top of the scale; it falls to 0 at the bottom."""
@@ -71,12 +69,21 @@ class MapScale:
     Attributes:
         low: a map value at or below it gets no colour.
         high: a map value at or above it gets the full colour.
+        ticks: ``(label, map value)`` marks on the colour bar, e.g. ``("90%", 0.41)``: the
+            calibrated reading of a colour.
+        unit: what the tick labels measure.
+        threshold: a map value marked on the colour bar as the patch-level threshold, or None.
+        threshold_label: what the mark means.
     """
 
     low: float
     high: float
+    ticks: tuple[tuple[str, float], ...] = ()
+    unit: str = "anomaly score"
+    threshold: float | None = None
+    threshold_label: str = ""
 
-    def unit(self, amap: np.ndarray) -> np.ndarray:
+    def unit_of(self, amap: np.ndarray | float) -> np.ndarray:
         """The map mapped onto [0, 1] by this scale; NaN stays NaN."""
         values = np.asarray(amap, dtype=np.float32)
         unit: np.ndarray = np.clip(
@@ -94,12 +101,16 @@ class LocalizeRun:
         n_scans: scans localised.
         skipped: ``(file, reason)`` of each unreadable scan.
         summary: one line on the scans read and skipped.
+        rows: the localised scans' scores, most anomalous first.
+        gallery: the HTML gallery written, or None.
     """
 
     files: list[Path]
     n_scans: int
     skipped: list[tuple[Path, str]]
     summary: str
+    rows: list[ScoreRow]
+    gallery: Path | None = None
 
 
 def map_scale(model: Model) -> MapScale:
@@ -115,7 +126,17 @@ def map_scale(model: Model) -> MapScale:
             f"scale; train it with 'xadt train --plugin {model.name}'"
         )
         raise XadtError(msg)
-    return MapScale(calibration.map_low, calibration.map_high)
+    low, high = calibration.map_low, calibration.map_high
+    if not calibration.map_ticks:  # a model written before maps had calibrated units
+        return MapScale(low, high, ticks=((f"{low:.3g}", low), (f"{high:.3g}", high)))
+    return MapScale(
+        low,
+        high,
+        ticks=tuple((f"{p:g}%", v) for p, v in calibration.map_ticks),
+        unit="percentile among normal patches",
+        threshold=calibration.map_threshold,
+        threshold_label=f"| {100 * calibration.target_fpr:g}% of normal patches lie above",
+    )
 
 
 def colourize(amap: np.ndarray, scale: MapScale) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +146,7 @@ def colourize(amap: np.ndarray, scale: MapScale) -> tuple[np.ndarray, np.ndarray
         ``(rgb, alpha)``: (H, W, 3) float32 colours in [0, 1] and (H, W) float32 opacities,
         0 where the map is NaN or at or below ``scale.low``.
     """
-    t = scale.unit(amap)
+    t = scale.unit_of(amap)
     missing = np.isnan(t)
     t = np.where(missing, 0.0, t).astype(np.float32)
     position = t * (len(_STOPS) - 1)
@@ -136,17 +157,30 @@ def colourize(amap: np.ndarray, scale: MapScale) -> tuple[np.ndarray, np.ndarray
     return rgb.astype(np.float32), alpha
 
 
-def render_overlay(view: np.ndarray, amap: np.ndarray, scale: MapScale) -> np.ndarray:
-    """A view in grey with its anomaly map blended over it, and a colour bar underneath.
+def legend_height(width: int) -> int:
+    """Height in pixels of the legend under an overlay ``width`` pixels wide (it grows with the
+    image, so that its text stays readable on a 4,000-pixel scan and a 64-pixel one alike)."""
+    return 4 * (_font_size(width) + 4)
+
+
+def render_overlay(
+    view: np.ndarray,
+    amap: np.ndarray,
+    scale: MapScale,
+    caption: str | Sequence[str] = (),
+) -> np.ndarray:
+    """A view in grey with its anomaly map blended over it, and a legend underneath.
 
     Args:
         view: (H, W, C) RGB or grey view in its native dtype (dual-energy views: make them RGB
             first with :func:`xadt.scans.to_rgb`).
         amap: (H, W) anomaly map, NaN where nothing was scored.
         scale: the model's fixed colour scale.
+        caption: a line above the colour bar, e.g. the scan's score and flag; or several,
+            longest first, of which the first that fits the width is drawn.
 
     Returns:
-        (H + LEGEND_HEIGHT, W, 3) uint8 image.
+        (H + legend_height(W), W, 3) uint8 image.
     """
     if amap.shape != view.shape[:2]:
         msg = f"anomaly map of shape {amap.shape} does not match its view's {view.shape[:2]}"
@@ -158,29 +192,56 @@ def render_overlay(view: np.ndarray, amap: np.ndarray, scale: MapScale) -> np.nd
     rgb, alpha = colourize(amap, scale)
     blended = background * (1 - alpha[..., None]) + rgb * alpha[..., None]
     image = (np.clip(blended, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    return np.concatenate([image, _legend(view.shape[1], scale)], axis=0)
+    return np.concatenate([image, _legend(view.shape[1], scale, caption)], axis=0)
 
 
-def _legend(width: int, scale: MapScale) -> np.ndarray:
-    margin = 4 if width > 16 else 0
+def _font_size(width: int) -> int:
+    return int(np.clip(width // 45, 10, 40))
+
+
+def _legend(width: int, scale: MapScale, caption: str | Sequence[str]) -> np.ndarray:
+    """Four rows: the caption, the colour bar with its ticks and threshold mark, the tick labels,
+    and what the labels measure. Text that does not fit the width is left out, never cut."""
+    size = _font_size(width)
+    row = size + 4
+    font = ImageFont.load_default(size=size)
+    image = Image.new("RGB", (width, legend_height(width)))
+    draw = ImageDraw.Draw(image)
+    margin = min(4, width // 8)
     bar = np.linspace(0.0, 1.0, max(width - 2 * margin, 1), dtype=np.float32)
     rgb, alpha = colourize(scale.low + bar * (scale.high - scale.low), scale)
-    strip = np.zeros((LEGEND_HEIGHT, width, 3), dtype=np.uint8)
+    # Transparency shows as mid-grey behind the colours, as it would over a grey scan.
     colours = (rgb * alpha[..., None] + (1 - alpha[..., None]) * 0.5) * 255 + 0.5
-    strip[2:12, margin : margin + len(bar)] = colours.astype(np.uint8)[None]
-    image = Image.fromarray(strip)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    low, high = f"{scale.low:.3g}", f"{scale.high:.3g}"
-    label = "anomaly score, fixed model scale"
-    room = width - draw.textlength(low, font=font) - draw.textlength(high, font=font)
-    if room > 8:
-        draw.text((margin, 14), low, fill=(255, 255, 255), font=font)
-        x = width - margin - draw.textlength(high, font=font)
-        draw.text((x, 14), high, fill=(255, 255, 255), font=font)
-        if room - draw.textlength(label, font=font) > 24:
-            x = (width - draw.textlength(label, font=font)) / 2
-            draw.text((x, 14), label, fill=(200, 200, 200), font=font)
+    strip = np.repeat(colours.astype(np.uint8)[None], row - 4, axis=0)
+    image.paste(Image.fromarray(strip), (margin, row))
+
+    def x_of(value: float) -> float:
+        return margin + float(scale.unit_of(value)) * (len(bar) - 1)
+
+    taken: list[tuple[float, float]] = []
+    for text, value in scale.ticks:
+        x = x_of(value)
+        draw.line([(x, 2 * row - 8), (x, 2 * row - 4)], fill=(255, 255, 255))
+        w = draw.textlength(text, font=font)
+        left = min(max(x - w / 2, 0.0), width - w)
+        if left >= 0 and all(left > b + 4 or left + w + 4 < a for a, b in taken):
+            draw.text((left, 2 * row), text, fill=(255, 255, 255), font=font)
+            taken.append((left, left + w))
+    if scale.threshold is not None:
+        x = x_of(scale.threshold)
+        draw.line([(x, row - 3), (x, 2 * row - 2)], fill=(0, 230, 255), width=max(2, size // 6))
+    below = [(scale.unit, (190, 190, 190)), (scale.threshold_label, (0, 230, 255))]
+    x = float(margin)
+    for text, fill in below:
+        w = draw.textlength(text, font=font)
+        if text and x + w <= width:
+            draw.text((x, 3 * row), text, fill=fill, font=font)
+            x += w + size
+    captions = [caption] if isinstance(caption, str) else caption
+    for text in captions:
+        if draw.textlength(text, font=font) <= width - margin:
+            draw.text((margin, 1), text, fill=(255, 255, 255), font=font)
+            break
     return np.asarray(image)
 
 
@@ -206,6 +267,8 @@ def write_overlays(
 ) -> list[Path]:
     """Write ``<scan>_v<k>.png`` (overlay) and ``<scan>_v<k>.npy`` (float32 map) for each view.
 
+    Each overlay's legend opens with the scan's id, view, score, calibrated score and flag.
+
     Raises:
         XadtError: the result carries no maps (the plugin has no localisation), or a file
             exists and ``overwrite`` is false.
@@ -227,34 +290,44 @@ def write_overlays(
         raise RuntimeError(msg)
     folder = Path(out)
     rgb = to_rgb(scan)
+    row = ScoreRow.from_result(result, scan)
+    short = row.caption.rpartition(" · ")[2]  # the flag, or the score
     written = []
-    for stem, view, amap in zip(
-        output_names(scan.id, len(scan.views)), rgb.views, result.maps, strict=True
+    for k, (stem, view, amap) in enumerate(
+        zip(output_names(scan.id, len(scan.views)), rgb.views, result.maps, strict=True)
     ):
         values = np.asarray(amap, dtype=np.float32)
         npy = folder / f"{stem}.npy"
         png = folder / f"{stem}.png"
         written.append(write_bytes_atomic(npy, npy_bytes(values), overwrite=overwrite, what="map"))
-        overlay = _png_bytes(render_overlay(view, values, scale))
+        captions = (f"{scan.id} view {k}: {row.caption}", row.caption, short)
+        overlay = _png_bytes(render_overlay(view, values, scale, captions))
         written.append(write_bytes_atomic(png, overlay, overwrite=overwrite, what="overlay"))
     return written
 
 
-def check_overlay_folder(out: PathLike, scan_ids: Sequence[str], *, overwrite: bool) -> Path:
-    """Check, before scoring, that overlays for ``scan_ids`` may be written into ``out``.
+def check_overlay_folder(
+    out: PathLike, scan_ids: Sequence[str], *, overwrite: bool, gallery: bool = False
+) -> Path:
+    """Check, before scoring, that overlays for ``scan_ids`` (and the gallery, with ``gallery``)
+    may be written into ``out``.
 
     Raises:
         XadtError: ``out`` is a file, or (without ``overwrite``) already holds an output of one
-            of the scans.
+            of the scans or a gallery.
     """
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         msg = f"{folder}: is a file; name a folder for the overlays"
         raise XadtError(msg)
+    if gallery:
+        check_output_file(folder / GALLERY_NAME, overwrite=overwrite, what="gallery")
     if folder.is_dir() and not overwrite:
         wanted = set(scan_ids)
-        for existing in sorted(folder.iterdir()):
-            m = re.fullmatch(r"(?P<id>.+)_v\d+\.(png|npy)", existing.name)
+        nested = any("/" in scan_id for scan_id in wanted)  # ids of subfolders (--recursive)
+        for existing in sorted(folder.rglob("*") if nested else folder.iterdir()):
+            name = existing.relative_to(folder).as_posix()
+            m = re.fullmatch(r"(?P<id>.+)_v\d+\.(png|npy)", name)
             if m is not None and m["id"] in wanted:
                 check_output_file(existing, overwrite=False)
     return folder
@@ -262,41 +335,51 @@ def check_overlay_folder(out: PathLike, scan_ids: Sequence[str], *, overwrite: b
 
 def localize_folder(
     model: Model,
-    scans_dir: PathLike,
+    scans_dir: PathLike | Sequence[PathLike] | ScanFolder,
     out: PathLike,
     *,
     context: RunContext | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    gallery: int | None = None,
 ) -> LocalizeRun:
     """Score a folder of scans and write an overlay and a map per view into ``out``.
 
     Args:
         model: a fitted, calibrated model whose results carry per-view maps.
-        scans_dir: the folder of scans (read lazily).
+        scans_dir: the folder of scans (read lazily), a list of scan files, folders and glob
+            patterns, or a :class:`xadt.scans.ScanFolder` of them; a scan ``day1/bag`` of a
+            subfolder writes ``out/day1/bag_v0.png``.
         out: the output folder (created if missing).
         context: device, progress and registry for the detector.
         overwrite: replace existing outputs of the same scans.
         progress: called as ``progress(done, total)`` after each chunk.
+        gallery: also write ``out/index.html``, a ranked gallery of this many of the most
+            anomalous scans (None: no gallery).
 
     Raises:
         XadtError: no calibration, a plugin without maps, an existing output without
             ``overwrite``, a missing or empty folder, or no readable scan.
     """
     scale = map_scale(model)
-    folder = iter_scans(scans_dir)
-    target = check_overlay_folder(out, folder.ids, overwrite=overwrite)
+    folder = as_scan_folder(scans_dir)
+    target = check_overlay_folder(out, folder.ids, overwrite=overwrite, gallery=gallery is not None)
     files: list[Path] = []
+    rows: list[ScoreRow] = []
+    images: dict[str, list[str]] = {}
     done = 0
 
     def write(batch: list[Scan], results: list[ScanResult]) -> None:
         nonlocal done
         for scan, result in zip(batch, results, strict=True):
-            files.extend(
-                write_overlays(
-                    scan, result, target, scale, detector=model.name, overwrite=overwrite
-                )
+            written = write_overlays(
+                scan, result, target, scale, detector=model.name, overwrite=overwrite
             )
+            files.extend(written)
+            rows.append(ScoreRow.from_result(result, scan))
+            images[scan.id] = [
+                p.relative_to(target).as_posix() for p in written if p.suffix == ".png"
+            ]
         done += len(batch)
         if progress is not None:
             progress(done + len(folder.skipped), len(folder))
@@ -306,6 +389,22 @@ def localize_folder(
     if done == 0:
         msg = f"{folder.folder}: no scan could be read ({folder.summary()})"
         raise XadtError(msg)
+    page = None
+    if gallery is not None:
+        page = write_gallery(
+            target,
+            rows,
+            images,
+            model_name=model.name,
+            calibration=model.calibration,
+            top=gallery,
+            overwrite=overwrite,
+        )
     return LocalizeRun(
-        files=files, n_scans=done, skipped=list(folder.skipped), summary=folder.summary()
+        files=files,
+        n_scans=done,
+        skipped=list(folder.skipped),
+        summary=folder.summary(),
+        rows=ranked(rows, None),
+        gallery=page,
     )

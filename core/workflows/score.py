@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,14 @@ from xadt.errors import XadtError
 from xadt.host import Registry
 from xadt.model import Model
 from xadt.outputs import check_output_file, write_bytes_atomic
-from xadt.scans import Scan, iter_scans, printable
+from xadt.plausibility import implausibility
+from xadt.scans import Scan, ScanFolder, as_scan_folder, printable
 from xadt.version import __version__
 
 __all__ = [
     "CHUNK",
+    "LARGE_SCAN_PIXELS",
+    "LargeScanWarning",
     "ScoreRow",
     "ScoreRun",
     "check_results_path",
@@ -45,6 +49,15 @@ PathLike = str | os.PathLike[str]
 
 CHUNK = 32
 """Scans per ``detector.score`` call: room for a detector to batch, small enough for memory."""
+
+LARGE_SCAN_PIXELS = 25_000_000
+"""A scan with more pixels than this (over all views) gets a :class:`LargeScanWarning` and is
+scored alone; a full-size dual-view parcel has about 1 MP."""
+
+
+class LargeScanWarning(UserWarning):
+    """A scan is far larger than a parcel scan: slow to score and heavy on memory."""
+
 
 OnChunk = Callable[[list[Scan], list[ScanResult]], None]
 """Called with each chunk of scans and their checked results."""
@@ -62,6 +75,7 @@ class ScoreRow:
         patches: how many patches (windows) were scored, over all views.
         normal_quantile: the calibrated score: the fraction of held-out normal scans scoring
             lower; None when the model stored no normal scores.
+        warning: why the image looks unlike an X-ray scan (:mod:`xadt.plausibility`), or "".
     """
 
     id: str
@@ -70,6 +84,7 @@ class ScoreRow:
     flag: bool | None = None
     patches: int = 0
     normal_quantile: float | None = None
+    warning: str = ""
 
     @property
     def note(self) -> str:
@@ -78,9 +93,24 @@ class ScoreRow:
             return "all air: no parcel found, so nothing was judged; look at it"
         return ""
 
+    @property
+    def caption(self) -> str:
+        """The row in one line for a person: score, calibrated score and flag."""
+        if self.score >= EMPTY_SCAN_SCORE:
+            return "all air: nothing judged"
+        parts = [f"score {self.score:.4g}"]
+        if self.normal_quantile is not None:
+            parts.append(f"above {100 * self.normal_quantile:.1f}% of normal scans")
+        if self.flag is not None:
+            parts.append("FLAGGED" if self.flag else "not flagged")
+        if self.warning:
+            parts.append("WARNING: " + self.warning)
+        return " · ".join(parts)
+
     @classmethod
-    def from_result(cls, result: ScanResult) -> ScoreRow:
-        """The row of a detector's result."""
+    def from_result(cls, result: ScanResult, scan: Scan | None = None) -> ScoreRow:
+        """The row of a detector's result; with its ``scan``, the row also warns when the image
+        looks unlike an X-ray scan."""
         return cls(
             id=result.scan_id,
             score=float(result.score),
@@ -88,6 +118,7 @@ class ScoreRow:
             flag=result.flag,
             patches=sum(len(p.scores) for p in result.patches),
             normal_quantile=result.normal_quantile,
+            warning="" if scan is None else implausibility(scan),
         )
 
 
@@ -189,12 +220,32 @@ def score_in_chunks(
     model.detector.check_fitted()
     batch: list[Scan] = []
     for scan in scans:
+        large = _warn_if_large(scan)
+        if large and batch:  # a huge scan is scored alone, not with a chunk of others
+            yield from _score_batch(model, batch, context, on_chunk, hint)
+            batch = []
         batch.append(scan)
-        if len(batch) == chunk:
+        if large or len(batch) == chunk:
             yield from _score_batch(model, batch, context, on_chunk, hint)
             batch = []
     if batch:
         yield from _score_batch(model, batch, context, on_chunk, hint)
+
+
+def _warn_if_large(scan: Scan) -> bool:
+    """Warn (:class:`LargeScanWarning`) when ``scan`` is far larger than a parcel scan."""
+    pixels = sum(view.shape[0] * view.shape[1] for view in scan.views)
+    if pixels <= LARGE_SCAN_PIXELS:
+        return False
+    sizes = ", ".join(f"{v.shape[1]}x{v.shape[0]}" for v in scan.views)
+    warnings.warn(
+        f"scan {scan.id!r} is {pixels / 1e6:.0f} MP ({sizes} px), far larger than a parcel "
+        "scan (about 1 MP a view), so scoring it takes long and much memory; downscale it, or "
+        "skip such files with --max-pixels",
+        LargeScanWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def check_results(
@@ -242,7 +293,7 @@ def _score_batch(
 
 def score_folder(
     model: Model,
-    scans_dir: PathLike,
+    scans_dir: PathLike | Sequence[PathLike] | ScanFolder,
     *,
     context: RunContext | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -251,18 +302,20 @@ def score_folder(
 
     Args:
         model: the model; flags come from its calibration.
-        scans_dir: the folder of scans (read lazily, one at a time).
+        scans_dir: the folder of scans (read lazily, one at a time), a list of scan files,
+            folders and glob patterns, or a :class:`xadt.scans.ScanFolder` of them (to read
+            subfolders or set read limits).
         context: device, progress and registry for the detector.
         progress: called as ``progress(done, total)`` after each chunk.
 
     Raises:
         XadtError: the folder is missing or empty, or no scan in it could be read.
     """
-    folder = iter_scans(scans_dir)
+    folder = as_scan_folder(scans_dir)
     rows: list[ScoreRow] = []
 
-    def keep(_batch: list[Scan], results: list[ScanResult]) -> None:
-        rows.extend(ScoreRow.from_result(r) for r in results)
+    def keep(batch: list[Scan], results: list[ScanResult]) -> None:
+        rows.extend(ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True))
         if progress is not None:
             progress(len(rows) + len(folder.skipped), len(folder))
 
@@ -311,9 +364,10 @@ def write_results(
     """Write scored rows and every skipped file to a ``.csv`` or ``.json`` file, atomically.
 
     CSV has one line per scan: ``id, score, normal_quantile, <each partial score>, flag,
-    patches, note`` (flag is ``true``, ``false`` or empty when the model has no threshold; the
-    note says when a score means "all air, nothing judged"), then one line per skipped file with
-    its name as the id, no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
+    patches, note, warning`` (flag is ``true``, ``false`` or empty when the model has no
+    threshold; the note says when a score means "all air, nothing judged"; the warning when the
+    image looks unlike an X-ray scan), then one line per skipped file with its name as the id,
+    no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
     would run as a formula (starting ``=``, ``+``, ``-`` or ``@``) are prefixed with ``'``. JSON
     holds the rows under ``scans`` and the skipped files under ``skipped`` with the plugin,
     model, threshold and a one-line ``summary`` beside them. Parquet (needs pyarrow, part of
@@ -339,15 +393,17 @@ def _csv(rows: Sequence[ScoreRow], skipped: Sequence[tuple[Path, str]]) -> str:
     names = _partial_names(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "score", "normal_quantile", *names, "flag", "patches", "note"])
+    header = ["id", "score", "normal_quantile", *names, "flag", "patches", "note", "warning"]
+    writer.writerow(header)
     for row in rows:
         partial = [row.partial.get(name, "") for name in names]
         flag = "" if row.flag is None else str(row.flag).lower()
         quantile = "" if row.normal_quantile is None else row.normal_quantile
-        writer.writerow([_cell(row.id), row.score, quantile, *partial, flag, row.patches, row.note])
+        cells = [_cell(row.id), row.score, quantile, *partial, flag, row.patches]
+        writer.writerow([*cells, row.note, row.warning])
     blanks = [""] * (len(names) + 4)
     for file, reason in skipped:
-        writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}"])
+        writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}", ""])
     return buffer.getvalue()
 
 
@@ -412,6 +468,7 @@ def _json(
                 "flag": r.flag,
                 "patches": r.patches,
                 "note": r.note,
+                "warning": r.warning,
             }
             for r in rows
         ],

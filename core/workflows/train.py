@@ -23,7 +23,7 @@ from xadt.defaults import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR
 from xadt.detector import Detector, ScanResult
 from xadt.errors import XadtError
 from xadt.model import Model, Provenance
-from xadt.scans import IMAGE_EXTENSIONS, Scan, ScanFolder, iter_scans
+from xadt.scans import Scan, iter_scans
 from xadt.training_data import Split, TrainingData, check_fraction, split_ids
 from xadt.workflows.score import score_in_chunks
 
@@ -109,28 +109,6 @@ def check_model_path(path: PathLike, *, overwrite: bool) -> Path:
     return target
 
 
-def open_training_folder(data: PathLike) -> ScanFolder:
-    """The scans of a training folder; a folder with images only in subfolders says which.
-
-    Raises:
-        XadtError: the folder is missing or holds no images; the message names it.
-    """
-    try:
-        return iter_scans(data)
-    except XadtError as exc:
-        root = Path(data)
-        with_images = sorted(
-            str(sub.relative_to(root))
-            for sub in (root.rglob("*") if root.is_dir() else [])
-            if sub.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in sub.iterdir())
-        )
-        if not with_images:
-            raise
-        shown = ", ".join(f"{s}/" for s in with_images[:4])
-        msg = f"{exc}; its subfolders hold images: {shown}; pass the folder of normal scans"
-        raise XadtError(msg) from None
-
-
 def fit_calibrated(
     detector: Detector,
     fit_data: TrainingData,
@@ -212,6 +190,7 @@ def train(
     validation: float | None = None,
     target_fpr: float = DEFAULT_TARGET_FPR,
     overwrite: bool = False,
+    recursive: bool = False,
 ) -> TrainResult:
     """Fit a detector on the normal scans of ``data``, calibrate it, and save the model.
 
@@ -224,7 +203,8 @@ def train(
 
     Args:
         plugin: the detector's name (looked up in ``context``'s registry), or its class.
-        data: a folder of normal scans (read lazily, one at a time, once per pass).
+        data: a folder of normal scans (read lazily, one at a time, once per pass), or a list
+            of scan files, folders and glob patterns.
         context: device, seed (also of the split), progress, checkpoints, caches, registry.
         output: the model directory; by default the model store, ``store_path(plugin)``.
         overrides: ``"key=value"`` strings for the detector's ``Config``; they win over
@@ -236,6 +216,7 @@ def train(
             ``default_validation``.
         target_fpr: false-alarm rate on the held-out scans that the threshold is set for.
         overwrite: replace an existing model at the output path.
+        recursive: also read the subfolders of ``data``.
 
     Returns:
         What was fitted and written.
@@ -250,7 +231,7 @@ def train(
     detector = build_detector(cls, overrides, options=options, where=options_file)
     fraction = detector.default_validation() if validation is None else validation
     check_fraction("--target-fpr", target_fpr)
-    folder = open_training_folder(data)
+    folder = iter_scans(data, recursive=recursive)
     target = check_model_path(
         store_path(cls.name) if output is None else output, overwrite=overwrite
     )

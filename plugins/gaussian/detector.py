@@ -8,6 +8,7 @@ inverse-variance weights (methods.md §1). The maths lives in the modules beside
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import numpy as np
 
 from xadt.aggregate import EMPTY_SCAN_SCORE, window_map
 from xadt.config import config_to_json
-from xadt.context import RunContext
+from xadt.context import RunContext, report_within
 from xadt.detector import (
     Detector,
     DetectorState,
@@ -174,7 +175,7 @@ class GaussianDetector(ShardedFit, Detector):
         remove_dead_leftovers(Path(tempfile.gettempdir()), "xadt-gaussian-")
         with tempfile.TemporaryDirectory(prefix=f"xadt-gaussian-{os.getpid()}-") as tmp:
             cache = self._cache_dir(context) or Path(tmp) / "features"
-            extractor = self._extractor(backbone, cache)
+            extractor = self._extractor(backbone, cache, context)
             manifest = Path(tmp) / "manifest.jsonl"
             context.progress.stage("extracting features", len(data))
             scans = _counted(iter(data), context)
@@ -203,7 +204,7 @@ class GaussianDetector(ShardedFit, Detector):
         """
         rounds = self._rounds
         backbone = self.build_backbone(self.config, context.plugins()).to(context.torch_device())
-        extractor = self._extractor(backbone, self._cache_dir(context))
+        extractor = self._extractor(backbone, self._cache_dir(context), context)
         features = extractor(scans)
         if rounds is None:
             dims = self._semantic_dims(backbone)
@@ -300,7 +301,7 @@ class GaussianDetector(ShardedFit, Detector):
         self.check_fitted()
         context = context or RunContext()
         backbone = self._scoring_backbone(context)
-        extractor = self._extractor(backbone, self._cache_dir(context))
+        extractor = self._extractor(backbone, self._cache_dir(context), context)
         results = [self._result(features) for features in extractor(scans)]
         self.timings_ = dict(extractor.timings)
         self.cache_hits_ = extractor.cache_hits
@@ -427,7 +428,9 @@ class GaussianDetector(ShardedFit, Detector):
 
     # -- fitting ---------------------------------------------------------------------------------
 
-    def _extractor(self, backbone: Backbone, cache: Path | None) -> FeatureExtractor:
+    def _extractor(
+        self, backbone: Backbone, cache: Path | None, context: RunContext
+    ) -> FeatureExtractor:
         from xadt.extraction import FeatureExtractor, Tiling
 
         c = self.config
@@ -439,7 +442,12 @@ class GaussianDetector(ShardedFit, Detector):
             min_area=c.min_area,
         )
         return FeatureExtractor(
-            backbone, tiling=tiling, batch_size=c.batch_size, cache_dir=cache, empty_views="keep"
+            backbone,
+            tiling=tiling,
+            batch_size=c.batch_size,
+            cache_dir=cache,
+            empty_views="keep",
+            on_windows=functools.partial(report_within, context.progress),
         )
 
     def _semantic_dims(self, backbone: Backbone) -> np.ndarray:
