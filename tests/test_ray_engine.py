@@ -274,3 +274,13 @@ def test_a_folder_of_only_bad_scans_is_one_error(ray: ModuleType, tmp_path: Path
         XadtError, match=r"bad: no scan could be read \(2 of 2 scans skipped: a\.png"
     ):
         score_ray(model, str(bad), context=CONTEXT, options=OPTIONS)
+
+
+def test_options_only_the_local_engine_reads_are_refused_with_ray(tmp_path: Path) -> None:
+    args = ["score", "-m", str(tmp_path), str(tmp_path), "--engine", "ray", "--recursive"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: --recursive: not read by --engine ray yet; name the files with a glob or a "
+        "manifest instead\n"
+    )
