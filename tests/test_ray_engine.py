@@ -183,6 +183,7 @@ def test_listing_takes_a_glob_and_a_manifest(scans: Path, tmp_path: Path) -> Non
     lines = ["# two scans", str(scans / "s00.png"), "", str(scans / "dual01_v0.png")]
     manifest.write_text("\n".join([*lines, str(scans / "dual01_v1.png")]) + "\n")
     assert list_scans(str(manifest)) == [folder[1], folder[4]]  # dual01, s00
+    assert list_scans([str(scans / "s00.png"), str(scans / "s01.png")]) == folder[4:6]
     with pytest.raises(XadtError, match="nowhere: no such folder, glob or manifest file"):
         list_scans(str(tmp_path / "nowhere"))
 

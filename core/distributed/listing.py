@@ -41,7 +41,8 @@ class ScanSource:
 
 def list_scans(where: str | Sequence[str]) -> list[ScanSource]:
     """The scans at ``where``, sorted by id: folders (their image files, not their subfolders),
-    globs of files, or manifest files of paths or URIs; any of them local or a URL fsspec knows.
+    image files, globs of files, or manifest files of paths or URIs (any other file); any of
+    them local or a URL fsspec knows.
 
     Raises:
         XadtError: an input matches nothing, there are no image files, or one cannot be listed.
@@ -69,7 +70,8 @@ def _image_files(where: str) -> dict[Path, str]:
         elif fs.isdir(path):
             files = sorted(fs.ls(path, detail=False))
         elif fs.isfile(path):
-            files = _manifest(fs, path)
+            image = PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS
+            files = [path] if image else _manifest(fs, path)
         else:
             msg = f"{where}: no such folder, glob or manifest file"
             raise XadtError(msg)
