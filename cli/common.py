@@ -100,6 +100,54 @@ CacheOption = Annotated[
     ),
 ]
 
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="ENGINE",
+        help="local (this process) or ray (a Ray cluster; pip install 'xadt\\[ray]').",
+        show_default=True,
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        metavar="ADDR",
+        help="With --engine ray: the Ray cluster (auto, ray://head:10001); default: a local Ray.",
+        show_default=False,
+    ),
+]
+RayWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--ray-workers",
+        min=1,
+        metavar="N",
+        help="With --engine ray: Ray actors (default: one per CPU, or per GPU with GPUs).",
+        show_default=False,
+    ),
+]
+
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str, **local_only: object) -> None:
+    """Raise ``XadtError`` unless ``engine`` is one this command runs, or when an option that
+    only the local engine reads (given as ``name=value``, falsy when unset) is set with Ray."""
+    from xadt.errors import XadtError
+
+    if engine not in ENGINES:
+        msg = f"--engine must be {' or '.join(ENGINES)}; got {engine!r}"
+        raise XadtError(msg)
+    used = [f"--{k.replace('_', '-')}" for k, v in local_only.items() if v]
+    if engine == "ray" and used:
+        msg = (
+            f"{', '.join(used)}: not read by --engine ray yet; name the files with a glob or a "
+            "manifest instead"
+        )
+        raise XadtError(msg)
+
 
 def registry() -> Registry:
     """The plugin registry, built once per command; plugin warnings print once, here."""

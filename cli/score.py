@@ -11,15 +11,19 @@ from rich.table import Table
 from rich.text import Text
 
 from xadt.cli.common import (
+    AddressOption,
     CacheOption,
     DeviceOption,
+    EngineOption,
     MaxPixelsOption,
     MaxScanBytesOption,
     ModelOption,
     PluginOption,
+    RayWorkersOption,
     RecursiveOption,
     ScansArgument,
     SetOption,
+    check_engine,
     progress_bar,
     registry,
     run_context,
@@ -43,7 +47,7 @@ def score_command(
             "--output",
             "-o",
             metavar="FILE",
-            help="Also write the scores to a .csv or .json file.",
+            help="Also write the scores to a .csv, .json or .parquet file.",
             show_default=False,
         ),
     ] = None,
@@ -56,6 +60,32 @@ def score_command(
     recursive: RecursiveOption = False,
     max_pixels: MaxPixelsOption = None,
     max_scan_bytes: MaxScanBytesOption = None,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    ray_workers: RayWorkersOption = None,
+    num_gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            "--num-gpus-per-worker",
+            min=0.0,
+            help="With --engine ray: GPUs per scoring actor (default: 1 where the cluster has "
+            "GPUs, else 0).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_scans: Annotated[
+        int,
+        typer.Option("--batch-scans", min=1, help="With --engine ray: scans per scoring call."),
+    ] = 32,
+    partition_scans: Annotated[
+        int,
+        typer.Option(
+            "--partition-scans",
+            min=1,
+            help="With --engine ray: scans per results partition (FILE.parts/), the unit a "
+            "re-run skips.",
+        ),
+    ] = 256,
 ) -> None:
     """Score scans with a trained model and flag those over its threshold.
 
@@ -69,6 +99,7 @@ def score_command(
         write_results,
     )
 
+    check_engine(engine, recursive=recursive, max_pixels=max_pixels, max_scan_bytes=max_scan_bytes)
     if output is not None:
         check_results_path(output, overwrite=overwrite)
     plugins = registry()
@@ -76,14 +107,34 @@ def score_command(
     with progress_bar() as progress:
         context = run_context(progress, plugins, device=device, cache_dir=cache)
         progress.stage("scoring")
-        run = score_folder(
-            loaded,
-            scan_inputs(
-                scans, recursive=recursive, max_pixels=max_pixels, max_bytes=max_scan_bytes
-            ),
-            context=context,
-            progress=lambda d, t: progress.update(d),
-        )
+        if engine == "ray":
+            from xadt.distributed.scoring import RayOptions, score_ray
+
+            options = RayOptions(
+                address=address,
+                workers=ray_workers,
+                num_gpus_per_worker=num_gpus_per_worker,
+                batch_scans=batch_scans,
+                partition_scans=partition_scans,
+            )
+            run = score_ray(
+                loaded,
+                scans,
+                context=context,
+                overrides=sets or [],
+                options=options,
+                parts=None if output is None else output.with_name(output.name + ".parts"),
+                progress=lambda d, t: progress.update(d),
+            )
+        else:
+            run = score_folder(
+                loaded,
+                scan_inputs(
+                    scans, recursive=recursive, max_pixels=max_pixels, max_bytes=max_scan_bytes
+                ),
+                context=context,
+                progress=lambda d, t: progress.update(d),
+            )
     console = Console()
     console.print(_table(run, loaded))
     if output is not None:

@@ -6,16 +6,20 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from xadt.cli.common import (
+    AddressOption,
     CacheOption,
     DeviceOption,
+    EngineOption,
+    RayWorkersOption,
     RecursiveOption,
     SetOption,
+    check_engine,
     progress_bar,
     registry,
     run_context,
@@ -31,8 +35,12 @@ if TYPE_CHECKING:
 
 def train_command(
     data: Annotated[
-        Path,
-        typer.Argument(help="Folder of normal scans to learn from.", metavar="DATA"),
+        str,
+        typer.Argument(
+            help="Folder of normal scans to learn from; with --engine ray also a glob, a "
+            "manifest file of paths or URIs, or a URL (s3://, gs://).",
+            metavar="DATA",
+        ),
     ],
     plugin: Annotated[
         str,
@@ -144,6 +152,9 @@ def train_command(
         bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
     recursive: RecursiveOption = False,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    ray_workers: RayWorkersOption = None,
 ) -> None:
     """Train a detector on normal scans and save the model.
 
@@ -154,6 +165,7 @@ def train_command(
     from xadt.artifacts import store_path
     from xadt.workflows.train import train
 
+    check_engine(engine, recursive=recursive)
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
     )
@@ -186,21 +198,26 @@ def train_command(
             resume=resume,
             cache_dir=cache and cache.absolute(),
         )
+        settings: dict[str, Any] = {
+            "context": context,
+            "output": output,
+            "overrides": overrides,
+            "options": options,
+            "options_file": str(config or "options"),
+            "holdout": holdout,
+            "validation": validation,
+            "target_fpr": target_fpr,
+            "overwrite": overwrite,
+        }
         try:
-            result = train(
-                plugin,
-                data,
-                context=context,
-                output=output,
-                overrides=overrides,
-                options=options,
-                options_file=str(config or "options"),
-                holdout=holdout,
-                validation=validation,
-                target_fpr=target_fpr,
-                overwrite=overwrite,
-                recursive=recursive,
-            )
+            if engine == "ray":
+                from xadt.distributed.fitting import train_ray
+                from xadt.distributed.scoring import RayOptions
+
+                ray_options = RayOptions(address=address, workers=ray_workers)
+                result = train_ray(plugin, data, ray_options=ray_options, **settings)
+            else:
+                result = train(plugin, data, recursive=recursive, **settings)
         except TrainingInterrupted as exc:
             interrupted(exc)
     if checkpoints is None:
@@ -236,7 +253,7 @@ def dry_run_text(
     overrides: list[str],
     options: dict[str, object],
     where: str,
-    data: Path,
+    data: str,
     recursive: bool,
 ) -> str:
     """The effective options as TOML (the same form ``--config`` reads) and the scans found."""

@@ -153,6 +153,31 @@ class Detector(abc.ABC):
             raise NotFittedError(msg)
 
 
+class ShardedFit(abc.ABC):
+    """A detector whose fit is rounds of sums over shards of the training scans (a mixin).
+
+    ``xadt train --engine ray`` fits such a detector without knowing its maths. Each round, the
+    detector (carrying what the rounds before decided) is sent to workers; each calls
+    :meth:`fit_shard` on its shard of the fit scans and returns that round's statistics, and
+    the host hands the shards' statistics to :meth:`merge_shards`, which merges them exactly (a
+    sum, up to floating-point reassociation) and either prepares the next round or finishes
+    the fit. The fitted detector equals one fitted by ``fit`` on all the scans.
+    """
+
+    @abc.abstractmethod
+    def fit_shard(self, scans: Iterable[Scan], context: RunContext) -> Any:
+        """This round's statistics of one shard of the fit scans (picklable, mergeable)."""
+
+    @abc.abstractmethod
+    def merge_shards(self, parts: list[Any], context: RunContext) -> bool:
+        """Merge the shards' statistics of this round (in shard order) and move on; True when
+        the fit is complete.
+
+        Raises:
+            XadtError: the merged data cannot give a model (as ``fit`` would raise).
+        """
+
+
 def require_tensors(detector: str, state: DetectorState, names: Iterable[str]) -> None:
     """Raise a clear error when a model's state lacks arrays a detector needs."""
     missing = sorted(set(names) - set(state.tensors))

@@ -212,6 +212,12 @@ def read_scan(
     return _read_group(group, mask_files, energies=energies, budget=_Budget(max_pixels, max_bytes))
 
 
+def group_files(files: Iterable[PathLike]) -> dict[str, list[Path]]:
+    """Files grouped into scans by the ids their names give (``docs/data.md``), sorted by id."""
+    groups = _group((Path(f), "") for f in files)
+    return {scan_id: group.files() for scan_id, group in groups.items()}
+
+
 def iter_scans(
     folder: PathLike | Sequence[PathLike],
     *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import re
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from xadt.artifacts import load_model, read_model_info, save_model
 from xadt.backbones import plausible_indices
 from xadt.backbones.base import Backbone
 from xadt.config import config_from_json, parse_overrides
+from xadt.context import RunContext
 from xadt.detector import DetectorState
 from xadt.errors import NotFittedError, XadtError
 from xadt.host import load_registry
@@ -596,3 +598,59 @@ def test_a_fit_removes_the_feature_cache_a_killed_fit_left_behind(
     TinyGaussian(_config()).fit(TrainingData.from_scans(train[:4]))
     assert not dead.exists()
     assert list(tmp_path.iterdir()) == []  # and its own temporary cache is gone too
+
+
+# --- sharded fit ---------------------------------------------------------------------------------
+
+
+def sharded_fit(detector: GaussianDetector, shards: list[list[Scan]]) -> int:
+    """Fit ``detector`` round by round as ``xadt train --engine ray`` does, each shard's
+    statistics passed through pickle as Ray would; returns the number of rounds."""
+    context = RunContext()
+    rounds, done = 0, False
+    while not done:
+        wire = pickle.dumps(detector)
+        parts = [pickle.loads(wire).fit_shard(iter(shard), context) for shard in shards]
+        done = detector.merge_shards(pickle.loads(pickle.dumps(parts)), context)
+        rounds += 1
+    return rounds
+
+
+@pytest.mark.parametrize(
+    ("options", "rounds"),
+    [({}, 3), ({"binarize": 0.5, "ridge": 0.01, "weighting": "in-sample"}, 2)],
+)
+def test_a_sharded_fit_equals_the_single_pass_fit(
+    train: list[Scan], cache: str, options: dict[str, object], rounds: int
+) -> None:
+    whole = TinyGaussian(_config(cache=cache, **options)).fit(TrainingData.from_scans(train))
+    sharded = TinyGaussian(_config(cache=cache, **options))
+    shards = [train[:5], train[5:6], train[6:]]
+    assert sharded_fit(sharded, shards) == rounds
+    one, other = whole.state(), sharded.state()
+    numbers, others = _flat(one.meta), _flat(other.meta)
+    assert numbers.keys() == others.keys()
+    for key, value in numbers.items():
+        assert others[key] == (pytest.approx(value, rel=1e-9) if _real(value) else value), key
+    assert one.tensors.keys() == other.tensors.keys()
+    for name, tensor in one.tensors.items():
+        np.testing.assert_allclose(other.tensors[name], tensor, rtol=1e-9, atol=1e-12, err_msg=name)
+    scans = normal_scans(3, seed=7, prefix="new")
+    np.testing.assert_allclose(_scores(sharded, scans), _scores(whole, scans), rtol=1e-9)
+
+
+def _flat(meta: object, prefix: str = "") -> dict[str, object]:
+    """Nested JSON metadata as one flat dict, so that pytest.approx can compare the numbers."""
+    if isinstance(meta, dict):
+        return {
+            k: v for key, value in meta.items() for k, v in _flat(value, f"{prefix}{key}.").items()
+        }
+    if isinstance(meta, list):
+        return {
+            k: v for i, value in enumerate(meta) for k, v in _flat(value, f"{prefix}{i}.").items()
+        }
+    return {prefix: meta}
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool)

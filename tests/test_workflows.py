@@ -435,7 +435,9 @@ def test_results_files_are_never_overwritten_silently(tmp_path: Path) -> None:
     write_results(_rows()[:1], out, overwrite=True)
     assert out.read_text().count("\n") == 2
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]  # no temporary left behind
-    with pytest.raises(XadtError, match=r"unknown results format '\.txt'; name a \.csv or \.json"):
+    with pytest.raises(
+        XadtError, match=r"unknown results format '\.txt'; name a \.csv, \.json or \.parquet"
+    ):
         check_results_path(tmp_path / "r.txt", overwrite=False)
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(XadtError, match="is a folder"):

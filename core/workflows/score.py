@@ -327,8 +327,8 @@ def score_folder(
     return ScoreRun(rows=rows, skipped=list(folder.skipped), summary=folder.summary())
 
 
-def results_format(path: PathLike) -> Literal["csv", "json"]:
-    """``"csv"`` or ``"json"`` from the suffix of a results file.
+def results_format(path: PathLike) -> Literal["csv", "json", "parquet"]:
+    """``"csv"``, ``"json"`` or ``"parquet"`` from the suffix of a results file.
 
     Raises:
         XadtError: any other suffix.
@@ -338,7 +338,12 @@ def results_format(path: PathLike) -> Literal["csv", "json"]:
         return "csv"
     if suffix == ".json":
         return "json"
-    msg = f"{path}: unknown results format {suffix or '(no suffix)'!r}; name a .csv or .json file"
+    if suffix == ".parquet":
+        return "parquet"
+    msg = (
+        f"{path}: unknown results format {suffix or '(no suffix)'!r}; "
+        "name a .csv, .json or .parquet file"
+    )
     raise XadtError(msg)
 
 
@@ -365,7 +370,9 @@ def write_results(
     no score and ``skipped: <reason>`` as the note. Ids that a spreadsheet
     would run as a formula (starting ``=``, ``+``, ``-`` or ``@``) are prefixed with ``'``. JSON
     holds the rows under ``scans`` and the skipped files under ``skipped`` with the plugin,
-    model, threshold and a one-line ``summary`` beside them. File names are written on one line
+    model, threshold and a one-line ``summary`` beside them. Parquet (needs pyarrow, part of
+    ``xadt[ray]``) has the CSV's columns, typed, with nulls for missing values and an ``error``
+    column that holds the reason a file was skipped. File names are written on one line
     (:func:`xadt.scans.printable`).
 
     Raises:
@@ -374,6 +381,8 @@ def write_results(
     kind = results_format(path)
     if kind == "csv":
         data = _csv(rows, skipped).encode()
+    elif kind == "parquet":
+        data = _parquet(rows, skipped)
     else:
         document = _json(rows, model, skipped)
         data = (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
@@ -395,6 +404,42 @@ def _csv(rows: Sequence[ScoreRow], skipped: Sequence[tuple[Path, str]]) -> str:
     blanks = [""] * (len(names) + 4)
     for file, reason in skipped:
         writer.writerow([_cell(printable(file.name)), *blanks, f"skipped: {reason}", ""])
+    return buffer.getvalue()
+
+
+def _parquet(rows: Sequence[ScoreRow], skipped: Sequence[tuple[Path, str]]) -> bytes:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        msg = "writing .parquet results needs pyarrow: pip install 'xadt[ray]'"
+        raise XadtError(msg) from None
+    names = _partial_names(rows)
+    records: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "score": r.score,
+            "normal_quantile": r.normal_quantile,
+            **{name: r.partial.get(name) for name in names},
+            "flag": r.flag,
+            "patches": r.patches,
+            "note": r.note,
+            "error": None,
+        }
+        for r in rows
+    ]
+    records += [
+        {"id": printable(file.name), "note": f"skipped: {reason}", "error": reason}
+        for file, reason in skipped
+    ]
+    text = {"id", "note", "error"}
+    columns = ["id", "score", "normal_quantile", *names, "flag", "patches", "note", "error"]
+    kinds = {"flag": pa.bool_(), "patches": pa.int64()}
+    schema = pa.schema(
+        [(c, pa.string() if c in text else kinds.get(c, pa.float64())) for c in columns]
+    )
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(records, schema=schema), buffer)
     return buffer.getvalue()
 
 

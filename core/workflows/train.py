@@ -35,6 +35,9 @@ __all__ = [
     "calibrate_model",
     "check_model_path",
     "fit_calibrated",
+    "fitted_model",
+    "skipped_line",
+    "split_training_ids",
     "train",
 ]
 
@@ -124,9 +127,18 @@ def fit_calibrated(
         The calibrated model and how many held-out scans set its threshold.
     """
     detector.fit(fit_data, context)
+    model = fitted_model(detector, split, context=context, **training)
+    return model, calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
+
+
+def fitted_model(
+    detector: Detector, split: Split, *, context: RunContext, **training: Any
+) -> Model:
+    """A fitted ``detector`` as an uncalibrated model, with its provenance: the plugin that
+    provides it, the seed, the sizes of the ``split`` and ``training`` (the data's location)."""
     entry = context.plugins().detectors.get(detector.name)
     record = entry.plugin if entry is not None and entry.obj is type(detector) else None
-    model = Model(
+    return Model(
         detector,
         provenance=Provenance.of(
             detector,
@@ -138,7 +150,6 @@ def fit_calibrated(
             **training,
         ),
     )
-    return model, calibrate_model(model, held_out, target_fpr=target_fpr, context=context)
 
 
 def calibrate_model(
@@ -224,14 +235,7 @@ def train(
     target = check_model_path(
         store_path(cls.name) if output is None else output, overwrite=overwrite
     )
-    split = split_ids(folder.ids, holdout=holdout, validation=fraction, seed=context.seed)
-    if len(split.calibration) < 2:
-        msg = (
-            f"{folder.folder}: --holdout {holdout:g} holds out {len(split.calibration)} of its "
-            f"{len(folder)} scans, but calibration needs at least 2 held-out normal scans; train "
-            "on more scans or raise --holdout"
-        )
-        raise XadtError(msg)
+    split = split_training_ids(folder.folder, folder.ids, holdout, fraction, context.seed)
     fit_data, held_out = TrainingData.from_folder(folder, split, seed=context.seed)
     try:
         model, n_holdout = fit_calibrated(
@@ -245,7 +249,7 @@ def train(
         )
     except XadtError as exc:
         if fit_data.skipped:
-            msg = f"{exc} ({_skipped_line(fit_data.skipped, len(folder))})"
+            msg = f"{exc} ({skipped_line(fit_data.skipped, len(folder))})"
             raise XadtError(msg) from None
         raise
     n_fitted = len(set(split.fit) - fit_data.unread)
@@ -260,13 +264,30 @@ def train(
         n_holdout=n_holdout,
         skipped=list(fit_data.skipped),
         summary=(
-            f"{_skipped_line(fit_data.skipped, len(folder))}; fitted on {n_fitted}, "
+            f"{skipped_line(fit_data.skipped, len(folder))}; fitted on {n_fitted}, "
             f"calibrated on {n_holdout} held out"
         ),
     )
 
 
-def _skipped_line(skipped: Sequence[tuple[Path, str]], total: int) -> str:
+def split_training_ids(
+    where: PathLike, ids: Sequence[str], holdout: float, validation: float, seed: int
+) -> Split:
+    """:func:`split_ids` for training: an error naming ``where`` unless at least two scans are
+    held out to calibrate."""
+    split = split_ids(ids, holdout=holdout, validation=validation, seed=seed)
+    if len(split.calibration) < 2:
+        msg = (
+            f"{where}: --holdout {holdout:g} holds out {len(split.calibration)} of its "
+            f"{len(ids)} scans, but calibration needs at least 2 held-out normal scans; train "
+            "on more scans or raise --holdout"
+        )
+        raise XadtError(msg)
+    return split
+
+
+def skipped_line(skipped: Sequence[tuple[Path, str]], total: int) -> str:
+    """One line on the scans a training run skipped, naming the first three."""
     if not skipped:
         return f"{total} scans, none skipped"
     shown = "; ".join(f"{path.name}: {reason}" for path, reason in skipped[:3])

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
 from xadt.config import option
-from xadt.context import RunContext
-from xadt.detector import Detector, DetectorState, ScanResult, meta_value, require_tensors
+from xadt.context import ProgressReporter, RunContext
+from xadt.detector import (
+    Detector,
+    DetectorState,
+    ScanResult,
+    ShardedFit,
+    meta_value,
+    require_tensors,
+)
 from xadt.errors import XadtError
 from xadt.features import FEATURES, global_features
 from xadt.moments import Moments
@@ -32,7 +39,7 @@ class BaselineConfig:
     )
 
 
-class BaselineDetector(Detector):
+class BaselineDetector(ShardedFit, Detector):
     """Global-feature baseline (Griffin et al. 2019, Table III).
 
     Each scan becomes the log of its size, attenuation and busyness (``xadt.features``);
@@ -71,12 +78,25 @@ class BaselineDetector(Detector):
         """
         self.validate()
         progress = (context or RunContext()).progress
+        progress.stage("reading scans", len(data))
+        moments = self.fit_shard(_reported(data, progress), RunContext())
+        self.merge_shards([moments], RunContext())
+        return self
+
+    def fit_shard(self, scans: Iterable[Scan], context: RunContext) -> Moments:
+        """The moments of one shard's log features (:class:`xadt.detector.ShardedFit`)."""
         features = self._features()
         moments = Moments(len(features))
-        progress.stage("reading scans", len(data))
-        for done, scan in enumerate(data, start=1):
+        for scan in scans:
             moments.update(_log_features(scan, features)[None, :])
-            progress.update(done)
+        return moments
+
+    def merge_shards(self, parts: list[Moments], context: RunContext) -> bool:
+        """Merge the shards' moments into the fitted Gaussian; one round is all it takes."""
+        features = self._features()
+        moments = Moments(len(features))
+        for part in parts:
+            moments.merge(part)
         if moments.count < 2:
             msg = f"{self.name}: fit needs at least 2 normal scans; got {moments.count}"
             raise XadtError(msg)
@@ -84,7 +104,7 @@ class BaselineDetector(Detector):
         self.covariance_ = moments.covariance() + self.config.ridge * np.eye(len(features))
         self.features_ = features
         self.n_train_scans_ = moments.count
-        return self
+        return True
 
     def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         """Squared Mahalanobis distance of each scan's log features; higher = more anomalous."""
@@ -145,3 +165,9 @@ class BaselineDetector(Detector):
 def _log_features(scan: Scan, features: tuple[str, ...]) -> np.ndarray:
     values = global_features(scan.views)
     return np.log1p(np.array([values[f] for f in features], dtype=np.float64))
+
+
+def _reported(scans: Iterable[Scan], progress: ProgressReporter) -> Iterator[Scan]:
+    for done, scan in enumerate(scans, start=1):
+        yield scan
+        progress.update(done)

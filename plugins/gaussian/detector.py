@@ -18,14 +18,21 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TextIO
 
 import numpy as np
 
 from xadt.aggregate import EMPTY_SCAN_SCORE, window_map
 from xadt.config import config_to_json
 from xadt.context import RunContext, report_within
-from xadt.detector import Detector, DetectorState, PatchScores, ScanResult, meta_value
+from xadt.detector import (
+    Detector,
+    DetectorState,
+    PatchScores,
+    ScanResult,
+    ShardedFit,
+    meta_value,
+)
 from xadt.errors import NotFittedError, XadtError
 from xadt.moments import Moments
 from xadt.outputs import remove_dead_leftovers
@@ -56,7 +63,7 @@ RIDGE_HOLDOUT = 10
 _Cell = tuple[bool, int]  # (held out for the ridge choice, out-of-fold fold)
 
 
-class GaussianDetector(Detector):
+class GaussianDetector(ShardedFit, Detector):
     """Griffin et al. (2019): CNN patch features under Gaussians fitted to normal scans.
 
     Each view is cropped to its parcel and tiled into ``window`` px patches at stride
@@ -120,6 +127,7 @@ class GaussianDetector(Detector):
         self.timings_: dict[str, float] = {}
         self.cache_hits_ = 0
         self._info: dict[str, Any] = {}
+        self._rounds: _Rounds | None = None
 
     # -- the contract ----------------------------------------------------------------------------
 
@@ -171,27 +179,100 @@ class GaussianDetector(Detector):
             manifest = Path(tmp) / "manifest.jsonl"
             context.progress.stage("extracting features", len(data))
             scans = _counted(iter(data), context)
-            acc = self._pass_backbone(extractor(scans), manifest, backbone.feature_dims[0], dims)
-            threshold = self._pass_binary(acc, manifest, extractor)
-            ridge, likelihoods = self._ridge(acc.app, threshold)
-            appearance = self._fit_appearance(_merged(acc.app.values()), threshold, ridge)
-            semantic = self._fit_semantic(_merged(acc.sem.values()), dims)
-            scorers = self._scorers(acc, threshold, ridge, dims, appearance, semantic)
-            totals = self._pass_scores(manifest, extractor, scorers)
+            with manifest.open("w", encoding="utf-8") as out:
+                acc = self._accumulate(extractor(scans), backbone.feature_dims[0], dims, out)
+            self._check_accumulated(acc)
+            rounds = self._start_rounds(acc, dims, backbone)
+            if acc.chooser is not None:
+                rounds.threshold = acc.chooser.choose()
+                self._binary_moments(acc.app, self._replay(manifest, extractor), rounds.threshold)
+            self._prepare_scores(rounds)
+            totals = self._score_moments(self._replay(manifest, extractor), rounds.scorers)
             self.timings_ = dict(extractor.timings)
             self.cache_hits_ = extractor.cache_hits
-        combination = self._combination(totals)
-        self.appearance_, self.semantic_, self.combination_ = appearance, semantic, combination
-        self.binarize_threshold_ = threshold
-        self.ridge_, self.ridge_log_likelihoods_ = ridge, likelihoods
-        self._set_weights(combination)
-        self.n_train_scans_, self.n_train_patches_ = acc.n_scans, acc.n_patches
-        self.n_skipped_scans_ = acc.n_skipped
+        self._finish(rounds, totals)
         self.backbone_ = backbone
-        self._info = {
+        return self
+
+    def fit_shard(self, scans: Iterable[Scan], context: RunContext) -> Any:
+        """This round's statistics of one shard (:class:`xadt.detector.ShardedFit`).
+
+        Round 1 gives the threshold chooser's histograms and the semantic moments (with a fixed
+        ``binarize``, the appearance moments too), round 2 the appearance moments of the
+        binarised features, round 3 the moments of the training scores. Each round reads the
+        shard again; features come from ``cache`` or ``context.cache_dir`` when they are there.
+        """
+        rounds = self._rounds
+        backbone = self.build_backbone(self.config, context.plugins()).to(context.torch_device())
+        extractor = self._extractor(backbone, self._cache_dir(context), context)
+        features = extractor(scans)
+        if rounds is None:
+            dims = self._semantic_dims(backbone)
+            return self._accumulate(features, backbone.feature_dims[0], dims, None)
+        parcels = (f for f in features if not f.empty)
+        if rounds.totals_next:
+            return self._score_moments(parcels, rounds.scorers)
+        app: dict[_Cell, Moments] = {}
+        self._binary_moments(app, parcels, rounds.threshold)
+        return app
+
+    def merge_shards(self, parts: list[Any], context: RunContext) -> bool:
+        """Merge one round's shard statistics exactly; True once the fit is complete."""
+        rounds = self._rounds
+        if rounds is None:
+            acc = _Accumulated.merged(parts)
+            self._check_accumulated(acc)
+            backbone = self.build_backbone(self.config, context.plugins())
+            rounds = self._start_rounds(acc, self._semantic_dims(backbone), backbone)
+            self._rounds = rounds
+            if acc.chooser is not None:
+                rounds.threshold = acc.chooser.choose()
+                return False
+        elif not rounds.totals_next:
+            for part in parts:
+                _merge_cells(rounds.acc.app, part)
+        else:
+            totals = Moments(2)
+            for part in parts:
+                totals.merge(part)
+            self._rounds = None
+            self._finish(rounds, totals)
+            return True
+        self._prepare_scores(rounds)
+        return False
+
+    def _start_rounds(self, acc: _Accumulated, dims: np.ndarray, backbone: Backbone) -> _Rounds:
+        info = {
             "backbone": backbone.name,
             "weights_id": backbone.weights_id,
             "feature_dims": list(backbone.feature_dims),
+        }
+        return _Rounds(acc, dims, info, threshold=float(self.config.binarize or 0.0))
+
+    def _prepare_scores(self, rounds: _Rounds) -> None:
+        """With the appearance moments complete: the ridge, both models and the fold scorers."""
+        acc, threshold = rounds.acc, rounds.threshold
+        rounds.ridge, rounds.likelihoods = self._ridge(acc.app, threshold)
+        rounds.appearance = self._fit_appearance(_merged(acc.app.values()), threshold, rounds.ridge)
+        rounds.semantic = self._fit_semantic(_merged(acc.sem.values()), rounds.dims)
+        rounds.scorers = self._scorers(
+            acc, threshold, rounds.ridge, rounds.dims, rounds.appearance, rounds.semantic
+        )
+        rounds.totals_next = True
+
+    def _finish(self, rounds: _Rounds, totals: Moments) -> None:
+        """Set the fitted attributes from the rounds' results and the training-score moments."""
+        acc = rounds.acc
+        combination = self._combination(totals)
+        self.appearance_, self.semantic_ = rounds.appearance, rounds.semantic
+        self.combination_ = combination
+        self.binarize_threshold_ = rounds.threshold
+        self.ridge_, self.ridge_log_likelihoods_ = rounds.ridge, rounds.likelihoods
+        self._set_weights(combination)
+        self.n_train_scans_, self.n_train_patches_ = acc.n_scans, acc.n_patches
+        self.n_skipped_scans_ = acc.n_skipped
+        self._info = {
+            **rounds.info,
             "threshold_rule": "chosen" if acc.chooser is not None else "fixed",
         }
         if self.weights_ is not None:
@@ -202,7 +283,6 @@ class GaussianDetector(Detector):
                 self.weights_["semantic"],
                 self.weight_ratio_,
             )
-        return self
 
     def score(self, scans: Iterable[Scan], context: RunContext | None = None) -> list[ScanResult]:
         """Score scans: one ``ScanResult`` per scan, in order; higher = more anomalous.
@@ -408,36 +488,41 @@ class GaussianDetector(Detector):
                     raise XadtError(msg)
                 yield features
 
-    def _pass_backbone(
+    def _accumulate(
         self,
         stream: Iterator[ScanFeatures],
-        manifest: Path,
         app_dim: int,
         dims: np.ndarray,
+        manifest: TextIO | None,
     ) -> _Accumulated:
-        """Pass 1: features of every scan (cached on the way) into the chooser and moments."""
+        """Pass 1: features of every scan into the chooser and moments; with ``manifest``, the
+        cache file of each scan with a parcel is listed there for the passes that follow."""
         c = self.config
         fourth = c.shrinkage is None and c.semantic_covariance == "full"
         acc = _Accumulated(ThresholdChooser(app_dim) if c.binarize is None else None)
-        with manifest.open("w", encoding="utf-8") as out:
-            for features in stream:
-                if features.empty:
-                    acc.n_skipped += 1
-                    if len(acc.skipped) < 5:
-                        acc.skipped.append(features.scan_id)
-                    continue
-                cell = self._cell(features.scan_id)
-                pooled = features.pooled
-                if acc.chooser is not None:
-                    acc.chooser.update(pooled)
-                else:
-                    binary = binarize(pooled, float(c.binarize or 0.0))
-                    _moments(acc.app, cell, app_dim).update(binary)
-                vector = image_vectors(features.logits, [len(pooled)], dims)
-                _moments(acc.sem, cell, len(dims), fourth=fourth).update(vector)
-                out.write(json.dumps(str(features.cache_file)) + "\n")
-                acc.n_scans += 1
-                acc.n_patches += len(pooled)
+        for features in stream:
+            if features.empty:
+                acc.n_skipped += 1
+                if len(acc.skipped) < 5:
+                    acc.skipped.append(features.scan_id)
+                continue
+            cell = self._cell(features.scan_id)
+            pooled = features.pooled
+            if acc.chooser is not None:
+                acc.chooser.update(pooled)
+            else:
+                binary = binarize(pooled, float(c.binarize or 0.0))
+                _moments(acc.app, cell, app_dim).update(binary)
+            vector = image_vectors(features.logits, [len(pooled)], dims)
+            _moments(acc.sem, cell, len(dims), fourth=fourth).update(vector)
+            if manifest is not None:
+                manifest.write(json.dumps(str(features.cache_file)) + "\n")
+            acc.n_scans += 1
+            acc.n_patches += len(pooled)
+        return acc
+
+    def _check_accumulated(self, acc: _Accumulated) -> None:
+        """Warn about the all-air scans left out; raise unless 2 scans with a parcel remain."""
         if acc.n_skipped:
             more = ", ..." if acc.n_skipped > len(acc.skipped) else ""
             warnings.warn(
@@ -453,31 +538,24 @@ class GaussianDetector(Detector):
                 f"got {acc.n_scans}{skipped}"
             )
             raise XadtError(msg)
-        return acc
 
-    def _pass_binary(self, acc: _Accumulated, manifest: Path, extractor: FeatureExtractor) -> float:
-        """Pass 2: choose t, then binarise the cached pooled vectors into the appearance moments.
-
-        With a fixed ``binarize`` pass 1 collected those moments already: no pass.
-        """
-        if acc.chooser is None:
-            return float(self.config.binarize or 0.0)
-        threshold = acc.chooser.choose()
-        d = acc.chooser.dim
-        for features in self._replay(manifest, extractor):
+    def _binary_moments(
+        self, app: dict[_Cell, Moments], parcels: Iterable[ScanFeatures], threshold: float
+    ) -> None:
+        """Pass 2: the pooled vectors of scans with a parcel, binarised at t, into ``app``."""
+        for features in parcels:
             cell = self._cell(features.scan_id)
-            _moments(acc.app, cell, d).update(binarize(features.pooled, threshold))
-        return threshold
+            pooled = features.pooled
+            _moments(app, cell, pooled.shape[1]).update(binarize(pooled, threshold))
 
-    def _pass_scores(
+    def _score_moments(
         self,
-        manifest: Path,
-        extractor: FeatureExtractor,
+        parcels: Iterable[ScanFeatures],
         scorers: dict[int, tuple[AppearanceModel, SemanticModel]],
     ) -> Moments:
         """Pass 3: the moments of the training scans' (appearance, semantic) scores."""
         totals = Moments(2)
-        for features in self._replay(manifest, extractor):
+        for features in parcels:
             appearance, semantic = scorers[self._cell(features.scan_id)[1]]
             pooled = features.pooled
             a = appearance.patch_scores(pooled).max()
@@ -651,6 +729,62 @@ class _Accumulated:
     n_patches: int = 0
     n_skipped: int = 0
     skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def merged(cls, parts: list[_Accumulated]) -> _Accumulated:
+        """The sums of all ``parts`` in a new accumulator (parts may be read-only, as Ray's
+        zero-copy arrays are)."""
+        first = parts[0].chooser
+        acc = cls(
+            None
+            if first is None
+            else ThresholdChooser(
+                first.dim,
+                grid=first.grid,
+                n_candidates=first.n_candidates,
+                quantiles=first.quantiles,
+            )
+        )
+        for part in parts:
+            acc.merge(part)
+        return acc
+
+    def merge(self, other: _Accumulated) -> None:
+        """Add the counts and moments of another shard's scans (exact up to reassociation)."""
+        if self.chooser is not None and other.chooser is not None:
+            self.chooser.merge(other.chooser)
+        _merge_cells(self.app, other.app)
+        _merge_cells(self.sem, other.sem)
+        self.n_scans += other.n_scans
+        self.n_patches += other.n_patches
+        self.n_skipped += other.n_skipped
+        self.skipped = (self.skipped + other.skipped)[:5]
+
+
+@dataclass
+class _Rounds:
+    """What a fit has decided so far: pass 1's sums, then t, the models and the fold scorers.
+
+    ``fit`` fills it in one process; a sharded fit carries it from round to round.
+    """
+
+    acc: _Accumulated
+    dims: np.ndarray
+    info: dict[str, Any]
+    threshold: float = 0.0
+    ridge: float = 0.0
+    likelihoods: dict[float, float] | None = None
+    appearance: AppearanceModel | None = None
+    semantic: SemanticModel | None = None
+    scorers: dict[int, tuple[AppearanceModel, SemanticModel]] = field(default_factory=dict)
+    totals_next: bool = False
+
+
+def _merge_cells(table: dict[_Cell, Moments], other: dict[_Cell, Moments]) -> None:
+    for cell, moments in other.items():
+        if cell not in table:
+            table[cell] = Moments(moments.dim, fourth=moments.fourth)
+        table[cell].merge(moments)
 
 
 def _moments(
