@@ -103,8 +103,9 @@ class RichProgress:
 
 
 @contextlib.contextmanager
-def progress_bar() -> Iterator[RichProgress]:
-    """A transient rich progress bar on stderr, as a progress reporter.
+def progress_bar(*, show: bool = True) -> Iterator[RichProgress]:
+    """A transient rich progress bar on stderr, as a progress reporter (drawn on a terminal
+    when ``show``: the DDP ranks other than 0 draw none).
 
     Skipped-scan warnings are held back while it runs: each command lists them once at the end.
     """
@@ -118,7 +119,8 @@ def progress_bar() -> Iterator[RichProgress]:
         TimeElapsedColumn(),
         TextColumn("{task.fields[values]}"),
     )
-    bar = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    drawn = show and console.is_terminal
+    bar = Progress(*columns, console=console, transient=True, disable=not drawn)
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", ScanSkippedWarning)
         yield RichProgress(bar)

@@ -21,8 +21,9 @@ from xadt.cli.common import (
     skipped_exit,
 )
 from xadt.config import config_to_json, read_options_file, to_toml, with_shorthands
+from xadt.context import resolve_device
 from xadt.defaults import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR
-from xadt.errors import TrainingInterrupted
+from xadt.errors import TrainingInterrupted, XadtError
 
 if TYPE_CHECKING:
     from xadt.detector import Detector
@@ -116,6 +117,24 @@ def train_command(
         int, typer.Option("--seed", help="Seed of the held-out split and of training.")
     ] = 0,
     device: DeviceOption = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="local (this process) or ddp (torch DDP over --nproc processes, for detectors "
+            "that train networks).",
+        ),
+    ] = "local",
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            metavar="N",
+            help="Training processes for --engine ddp (default: one per GPU; needed on CPU).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Data-loading worker processes.")
     ] = 0,
@@ -149,6 +168,7 @@ def train_command(
     scores at the target false-alarm rate. No anomaly is used. Detectors that train networks
     checkpoint every epoch; Ctrl-C stops at the end of a step and prints how to resume.
     """
+    from xadt import ddp
     from xadt.artifacts import store_path
     from xadt.workflows.train import train
 
@@ -165,9 +185,11 @@ def train_command(
             nl=False,
         )
         return
+    if launch_ranks(engine, nproc, device):
+        return
     target = store_path(plugin) if output is None else output
     folder = checkpoints or target.with_name(target.name + ".checkpoints")
-    with progress_bar() as progress:
+    with ddp.process_group(resolve_device(device)), progress_bar(show=ddp.is_main()) as progress:
         context = run_context(
             progress,
             plugins,
@@ -195,6 +217,10 @@ def train_command(
             )
         except TrainingInterrupted as exc:
             interrupted(exc)
+    if not ddp.is_main():  # rank 0 removes the checkpoints and reports
+        if result.skipped:
+            raise typer.Exit(1)
+        return
     if checkpoints is None:
         shutil.rmtree(folder, ignore_errors=True)
     c = result.model.calibration
@@ -213,8 +239,45 @@ def train_command(
         )
 
 
+def launch_ranks(engine: str, nproc: int | None, device: str) -> bool:
+    """With ``--engine ddp`` outside a DDP rank, run this command as ``nproc`` ranks and exit
+    with their code; False when this process trains itself (``local``, one process, a rank).
+
+    Raises:
+        XadtError: an unknown ``--engine``, ``--nproc`` without ``ddp``, or a bad ``--nproc``.
+    """
+    import torch
+
+    from xadt import ddp
+
+    if engine not in ("local", "ddp"):
+        msg = f"--engine must be local or ddp; got {engine!r}"
+        raise XadtError(msg)
+    if engine == "local":
+        if nproc is not None:
+            msg = "--nproc needs --engine ddp"
+            raise XadtError(msg)
+        return False
+    if ddp.in_worker():
+        return False
+    where = resolve_device(device)
+    if nproc is None:
+        if where.type != "cuda":
+            msg = "--engine ddp on CPU needs --nproc N, the number of training processes"
+            raise XadtError(msg)
+        nproc = torch.cuda.device_count()
+    ddp.check_nproc(nproc, where)
+    if nproc == 1:
+        return False
+    raise typer.Exit(ddp.launch(sys.argv[1:], nproc))
+
+
 def interrupted(exc: TrainingInterrupted) -> None:
     """Print what was kept and the command that resumes, then exit 130 (as for SIGINT)."""
+    from xadt import ddp
+
+    if not ddp.is_main():
+        raise typer.Exit(130)
     typer.echo(f"interrupted: {exc}", err=True)
     if exc.completed and exc.checkpoint is not None:
         argv = [a for a in sys.argv[1:] if a != "--resume"]
