@@ -185,7 +185,7 @@ def train_command(
             nl=False,
         )
         return
-    if launch_ranks(engine, nproc, device):
+    if launch_ranks(engine, nproc, device, plugins.get_detector(plugin)):
         return
     target = store_path(plugin) if output is None else output
     folder = checkpoints or target.with_name(target.name + ".checkpoints")
@@ -239,16 +239,18 @@ def train_command(
         )
 
 
-def launch_ranks(engine: str, nproc: int | None, device: str) -> bool:
+def launch_ranks(engine: str, nproc: int | None, device: str, cls: type[Detector]) -> bool:
     """With ``--engine ddp`` outside a DDP rank, run this command as ``nproc`` ranks and exit
     with their code; False when this process trains itself (``local``, one process, a rank).
 
     Raises:
-        XadtError: an unknown ``--engine``, ``--nproc`` without ``ddp``, or a bad ``--nproc``.
+        XadtError: an unknown ``--engine``, ``--nproc`` without ``ddp``, a bad ``--nproc``, or
+            ``ddp`` for a detector that does not train through the engine.
     """
     import torch
 
     from xadt import ddp
+    from xadt.engine import TrainableDetector
 
     if engine not in ("local", "ddp"):
         msg = f"--engine must be local or ddp; got {engine!r}"
@@ -258,6 +260,9 @@ def launch_ranks(engine: str, nproc: int | None, device: str) -> bool:
             msg = "--nproc needs --engine ddp"
             raise XadtError(msg)
         return False
+    if not issubclass(cls, TrainableDetector):
+        msg = f"--engine ddp trains detectors that train networks; {cls.name} does not"
+        raise XadtError(msg)
     if ddp.in_worker():
         return False
     where = resolve_device(device)

@@ -287,7 +287,10 @@ class _Engine:
         keep_freed_memory()
         _seed_everything(context.seed, deterministic=context.deterministic)
         self._check_world()
-        with ddp.main_first():  # the other ranks then find rank 0's cached patch store
+        # With a cache folder the other ranks wait and then reuse what rank 0 cached (a patch
+        # store); without one each rank builds its own, all at once.
+        first = ddp.main_first() if context.cache_dir is not None else contextlib.nullcontext()
+        with first:
             batches = detector.batches(data, context)
         if config.select == "validation" and (
             batches.validation is None or not len(batches.validation)
