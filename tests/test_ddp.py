@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from typer.testing import CliRunner
 
 from tests.test_contract import SMALL_CONFIGS
 from tests.test_engine import Line, _data
-from tests.test_trainable_plugin import _train, _weights, _write, installed
+from tests.test_trainable_plugin import _train, _wait_for_epoch, _weights, _write, installed
 from xadt import ddp, engine
+from xadt.cli.app import app
 from xadt.context import RunContext
 from xadt.plugins.ganomaly.detector import GanomalyDetector
 from xadt.testing import normal_scans
@@ -153,13 +156,44 @@ def test_xadt_train_engine_ddp_follows_the_one_process_curve(
     assert _epochs(folder) == [1, 2, 3]
 
 
-def test_a_bad_nproc_is_one_line(installed: dict[str, str], tmp_path: Path) -> None:
-    data = _write(tmp_path / "normal", 4, seed=1)
-    for extra, message in (
-        (["--engine", "ddp", "--nproc", "0"], "error: --nproc must be an integer >= 1; got 0\n"),
-        (["--nproc", "2"], "error: --nproc needs --engine ddp\n"),
-    ):
-        run = subprocess.run(
-            _train(data, tmp_path / "m", 1, *extra), env=installed, capture_output=True, text=True
-        )
-        assert (run.returncode, run.stderr) == (1, message)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("ganomaly --engine ddp --nproc 0", "--nproc must be an integer >= 1; got 0"),
+        ("ganomaly --nproc 2", "--nproc needs --engine ddp"),
+        ("ganomaly --engine ddp", "--engine ddp on CPU needs --nproc N, the number of training "
+         "processes"),
+        ("gaussian --engine ddp --nproc 2", "--engine ddp trains detectors that train networks; "
+         "gaussian does not"),
+    ],
+)  # fmt: skip
+def test_bad_ddp_options_are_one_line(
+    args: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XADT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    command = ["train", str(tmp_path), "--device", "cpu", "-p", *args.split()]
+    result = CliRunner().invoke(app, command)
+    assert (result.exit_code, result.output) == (1, f"error: {message}\n")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_rank_and_the_run_resumes(
+    installed: dict[str, str], tmp_path: Path
+) -> None:
+    data = _write(tmp_path / "normal", 48, seed=1)  # epochs long enough for the signal to land
+    model, folder = tmp_path / "model", tmp_path / "ckpt"
+    command = [*_train(data, model, 8, "--engine", "ddp", "--nproc", 2), "--checkpoints", folder]
+    process = subprocess.Popen(
+        command, env=installed, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_epoch(folder, 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.count("interrupted: training interrupted in epoch") == 1  # rank 0 alone
+    assert "resume with: xadt train" in stderr
+    assert stderr.rstrip().endswith("--resume")
+    assert not model.exists()
+    resumed = subprocess.run([*command, "--resume"], env=installed, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _epochs(folder) == list(range(1, 9))
