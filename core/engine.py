@@ -94,7 +94,11 @@ class Batches(Protocol):
         """Batches per epoch."""
 
     def epoch(self, epoch: int) -> Iterable[torch.Tensor]:
-        """The batches of ``epoch`` (1-based), in an order fixed by the seed and the epoch."""
+        """The batches of ``epoch`` (1-based), in an order fixed by the seed and the epoch.
+
+        Under DDP every rank gets the same global batches here; the engine gives each rank its
+        slice, so a ``Batches`` never shards by rank itself.
+        """
 
 
 @dataclass
