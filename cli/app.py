@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -38,11 +39,13 @@ def command(name: str, func: Callable[..., Any]) -> None:
         try:
             return func(*args, **kwargs)
         except XadtError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            if _speaks():
+                typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             # Outputs are written atomically, so an interrupted command leaves no half file.
-            typer.echo("interrupted; no file was half written", err=True)
+            if _speaks():
+                typer.echo("interrupted; no file was half written", err=True)
             raise typer.Exit(130) from None
 
     app.command(name, help=unwrapped_help(func.__doc__ or ""))(run)
@@ -56,6 +59,11 @@ def unwrapped_help(doc: str) -> str:
     return "\n\n".join(
         p if p.lstrip().startswith(("-", "\b")) else " ".join(p.split("\n")) for p in paragraphs
     )
+
+
+def _speaks() -> bool:
+    """Whether this process reports errors: not a DDP rank other than 0 (rank 0 reports)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 command("plugins", plugins)
@@ -88,3 +96,7 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # ``python -m xadt.cli.app``: torchrun and the DDP launcher
+    main()

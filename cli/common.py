@@ -132,13 +132,14 @@ RayWorkersOption = Annotated[
 ENGINES = ("local", "ray")
 
 
-def check_engine(engine: str, **local_only: object) -> None:
-    """Raise ``XadtError`` unless ``engine`` is one this command runs, or when an option that
-    only the local engine reads (given as ``name=value``, falsy when unset) is set with Ray."""
+def check_engine(engine: str, engines: tuple[str, ...] = ENGINES, **local_only: object) -> None:
+    """Raise ``XadtError`` unless ``engine`` is one of the ``engines`` this command runs, or when
+    an option that only the local engine reads (given as ``name=value``, falsy when unset) is set
+    with Ray."""
     from xadt.errors import XadtError
 
-    if engine not in ENGINES:
-        msg = f"--engine must be {' or '.join(ENGINES)}; got {engine!r}"
+    if engine not in engines:
+        msg = f"--engine must be {', '.join(engines[:-1])} or {engines[-1]}; got {engine!r}"
         raise XadtError(msg)
     used = [f"--{k.replace('_', '-')}" for k, v in local_only.items() if v]
     if engine == "ray" and used:
@@ -194,8 +195,9 @@ class RichProgress:
 
 
 @contextlib.contextmanager
-def progress_bar() -> Iterator[RichProgress]:
-    """A transient rich progress bar on stderr, as a progress reporter.
+def progress_bar(*, show: bool = True) -> Iterator[RichProgress]:
+    """A transient rich progress bar on stderr, as a progress reporter (drawn on a terminal
+    when ``show``: the DDP ranks other than 0 draw none).
 
     Skipped-scan warnings are held back while it runs: each command lists them once at the end.
     Warnings of the run (a huge scan) print at once, above the bar, as ``warning: <message>``.
@@ -211,7 +213,8 @@ def progress_bar() -> Iterator[RichProgress]:
         TimeElapsedColumn(),
         TextColumn("{task.fields[values]}"),
     )
-    bar = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    drawn = show and console.is_terminal
+    bar = Progress(*columns, console=console, transient=True, disable=not drawn)
     with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", ScanSkippedWarning)
         warnings.simplefilter("always", LargeScanWarning)

@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 
 from xadt.cli.common import (
+    ENGINES,
     AddressOption,
     CacheOption,
     DeviceOption,
-    EngineOption,
     RayWorkersOption,
     RecursiveOption,
     SetOption,
@@ -26,8 +26,9 @@ from xadt.cli.common import (
     skipped_exit,
 )
 from xadt.config import config_to_json, read_options_file, to_toml, with_shorthands
+from xadt.context import resolve_device
 from xadt.defaults import DEFAULT_HOLDOUT, DEFAULT_TARGET_FPR
-from xadt.errors import TrainingInterrupted
+from xadt.errors import TrainingInterrupted, XadtError
 
 if TYPE_CHECKING:
     from xadt.detector import Detector
@@ -125,6 +126,25 @@ def train_command(
         int, typer.Option("--seed", help="Seed of the held-out split and of training.")
     ] = 0,
     device: DeviceOption = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="local (this process), ddp (torch DDP over --nproc processes, for detectors "
+            "that train networks) or ray (a sharded fit on a Ray cluster; pip install "
+            "'xadt\\[ray]').",
+        ),
+    ] = "local",
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            metavar="N",
+            help="Training processes for --engine ddp (default: one per GPU; needed on CPU).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Data-loading worker processes.")
     ] = 0,
@@ -152,7 +172,6 @@ def train_command(
         bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
     ] = False,
     recursive: RecursiveOption = False,
-    engine: EngineOption = "local",
     address: AddressOption = None,
     ray_workers: RayWorkersOption = None,
 ) -> None:
@@ -162,10 +181,11 @@ def train_command(
     scores at the target false-alarm rate. No anomaly is used. Detectors that train networks
     checkpoint every epoch; Ctrl-C stops at the end of a step and prints how to resume.
     """
+    from xadt import ddp
     from xadt.artifacts import store_path
     from xadt.workflows.train import train
 
-    check_engine(engine, recursive=recursive)
+    check_engine(engine, (*ENGINES, "ddp"), recursive=recursive)
     overrides = with_shorthands(
         sets or [], backbone=backbone, weights=weights and weights.absolute()
     )
@@ -184,9 +204,11 @@ def train_command(
             nl=False,
         )
         return
+    if launch_ranks(engine, nproc, device, plugins.get_detector(plugin)):
+        return
     target = store_path(plugin) if output is None else output
     folder = checkpoints or target.with_name(target.name + ".checkpoints")
-    with progress_bar() as progress:
+    with ddp.process_group(resolve_device(device)), progress_bar(show=ddp.is_main()) as progress:
         context = run_context(
             progress,
             plugins,
@@ -220,6 +242,10 @@ def train_command(
                 result = train(plugin, data, recursive=recursive, **settings)
         except TrainingInterrupted as exc:
             interrupted(exc)
+    if not ddp.is_main():  # rank 0 removes the checkpoints and reports
+        if result.skipped:
+            raise typer.Exit(1)
+        return
     if checkpoints is None:
         shutil.rmtree(folder, ignore_errors=True)
     c = result.model.calibration
@@ -238,8 +264,47 @@ def train_command(
         )
 
 
+def launch_ranks(engine: str, nproc: int | None, device: str, cls: type[Detector]) -> bool:
+    """With ``--engine ddp`` outside a DDP rank, run this command as ``nproc`` ranks and exit
+    with their code; False when this process trains itself (``local``, one process, a rank).
+
+    Raises:
+        XadtError: ``--nproc`` without ``ddp``, a bad ``--nproc``, or ``ddp`` for a detector
+            that does not train through the engine.
+    """
+    import torch
+
+    from xadt import ddp
+    from xadt.engine import TrainableDetector
+
+    if engine != "ddp":
+        if nproc is not None:
+            msg = "--nproc needs --engine ddp"
+            raise XadtError(msg)
+        return False
+    if not issubclass(cls, TrainableDetector):
+        msg = f"--engine ddp trains detectors that train networks; {cls.name} does not"
+        raise XadtError(msg)
+    if ddp.in_worker():
+        return False
+    where = resolve_device(device)
+    if nproc is None:
+        if where.type != "cuda":
+            msg = "--engine ddp on CPU needs --nproc N, the number of training processes"
+            raise XadtError(msg)
+        nproc = torch.cuda.device_count()
+    ddp.check_nproc(nproc, where)
+    if nproc == 1:
+        return False
+    raise typer.Exit(ddp.launch(sys.argv[1:], nproc))
+
+
 def interrupted(exc: TrainingInterrupted) -> None:
     """Print what was kept and the command that resumes, then exit 130 (as for SIGINT)."""
+    from xadt import ddp
+
+    if not ddp.is_main():
+        raise typer.Exit(130)
     typer.echo(f"interrupted: {exc}", err=True)
     if exc.completed and exc.checkpoint is not None:
         argv = [a for a in sys.argv[1:] if a != "--resume"]

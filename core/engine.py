@@ -8,9 +8,11 @@ epoch (:mod:`xadt.checkpoints`), resuming bit for bit on CPU, Ctrl-C that stops 
 current step, and model selection without test labels (the final epoch, or the lowest validation
 loss on held-out normal scans).
 
-The detector never touches a process group: ``step.nets`` may hold the networks wrapped for
-distributed data parallel, and the engine alone decides so. Closed-form detectors (``gaussian``)
-do not use the engine.
+The detector never touches a process group. Under torch DDP (:mod:`xadt.ddp`: ``torchrun`` or
+``xadt train --engine ddp``) the engine gives each rank an equal slice of every global batch,
+averages gradients before each optimiser step, logs losses averaged over the ranks, and lets
+rank 0 alone write checkpoints and the log; all ranks resume from rank 0's checkpoint. Closed-form
+detectors (``gaussian``) do not use the engine.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 import torch
 
+from xadt import ddp
 from xadt.allocator import keep_freed_memory
 from xadt.checkpoints import Checkpoint, load_latest, save_checkpoint
 from xadt.config import config_to_json, option, runtime_options
@@ -91,7 +94,11 @@ class Batches(Protocol):
         """Batches per epoch."""
 
     def epoch(self, epoch: int) -> Iterable[torch.Tensor]:
-        """The batches of ``epoch`` (1-based), in an order fixed by the seed and the epoch."""
+        """The batches of ``epoch`` (1-based), in an order fixed by the seed and the epoch.
+
+        Under DDP every rank gets the same global batches here; the engine gives each rank its
+        slice, so a ``Batches`` never shards by rank itself.
+        """
 
 
 @dataclass
@@ -122,6 +129,11 @@ class Step:
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Mixed precision for the forward pass when the run asks for it (CUDA only)."""
         return self._engine.autocast()
+
+    def mean(self, value: float) -> float:
+        """``value`` averaged over the training processes (itself in one process), for a
+        decision every process must take alike, such as re-initialising a network."""
+        return ddp.mean(value, self.device)
 
 
 class TrainableDetector(Detector):
@@ -266,6 +278,7 @@ class _Engine:
         self.detector, self.context = detector, context
         self.config: TrainingOptions = detector.config
         self.device = context.torch_device()
+        self.rank, self.world_size = ddp.world()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.nets: dict[str, torch.nn.Module] = {}
         self.scaler: torch.amp.GradScaler | None = None
@@ -277,7 +290,12 @@ class _Engine:
         context, config, detector = self.context, self.config, self.detector
         keep_freed_memory()
         _seed_everything(context.seed, deterministic=context.deterministic)
-        batches = detector.batches(data, context)
+        self._check_world()
+        # With a cache folder the other ranks wait and then reuse what rank 0 cached (a patch
+        # store); without one each rank builds its own, all at once.
+        first = ddp.main_first() if context.cache_dir is not None else contextlib.nullcontext()
+        with first:
+            batches = detector.batches(data, context)
         if config.select == "validation" and (
             batches.validation is None or not len(batches.validation)
         ):
@@ -287,6 +305,7 @@ class _Engine:
             )
             raise XadtError(msg)
         self.nets = {k: v.to(self.device) for k, v in detector.build_networks(batches.info).items()}
+        ddp.broadcast_weights(self.nets)
         self.optimizers = detector.build_optimizers(self.nets)
         if context.mixed_precision and self.device.type == "cuda":
             self.scaler = torch.amp.GradScaler("cuda")
@@ -301,6 +320,7 @@ class _Engine:
         with self._sigint():
             for epoch in range(start, config.epochs + 1):
                 losses = self._train_epoch(batches, epoch, folder, completed)
+                ddp.average_buffers(self.nets)
                 record: dict[str, Any] = {"epoch": epoch, "train": losses}
                 if batches.validation is not None and len(batches.validation):
                     record["validation"] = self._validate(batches.validation, epoch)
@@ -309,8 +329,9 @@ class _Engine:
                     loss = record["validation"]["loss"]
                     if best is None or loss < best[0]:
                         best = (loss, epoch, _net_tensors(self.nets))
-                if folder is not None:
+                if folder is not None and self.rank == 0:
                     self._checkpoint(folder, epoch, history, best, fingerprint)
+                ddp.barrier()
                 completed = epoch
         if best is not None:
             self._load_weights(best[2])
@@ -331,8 +352,12 @@ class _Engine:
         sums: dict[str, float] = {}
         count = 0
         for index, batch in enumerate(batches.epoch(epoch)):
+            batch = self._shard(batch)
+            if not len(batch):
+                continue
             step = Step(self.nets, self.device, epoch, index, self)
             losses = self.detector.training_step(step, batch.to(self.device, non_blocking=True))
+            losses, stop = ddp.reduce_step(losses, self.stop.is_set(), self.device)
             for key, value in losses.items():
                 if not math.isfinite(value):
                     msg = (
@@ -343,9 +368,26 @@ class _Engine:
                 sums[key] = sums.get(key, 0.0) + float(value)
             count += 1
             progress.update(index + 1, **{k: v / count for k, v in sums.items()})
-            if self.stop.is_set():
+            if stop:
                 raise TrainingInterrupted(epoch, folder, completed)
         return {k: v / max(count, 1) for k, v in sums.items()}
+
+    def _check_world(self) -> None:
+        if self.config.batch_size % self.world_size:
+            msg = (
+                f"The 'batch_size' option of {self.detector.name} must be a multiple of the "
+                f"{self.world_size} training processes (--nproc), so that each takes an equal "
+                f"share of every batch. Got {self.config.batch_size} instead."
+            )
+            raise XadtError(msg)
+
+    def _shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's equal share of a global batch; a last batch that does not split evenly
+        loses its remainder (fewer than ``world_size`` items), so every rank draws alike."""
+        if self.world_size == 1:
+            return batch
+        even = len(batch) - len(batch) % self.world_size
+        return ddp.shard(batch[:even], self.rank, self.world_size)
 
     def _validate(self, batches: Batches, epoch: int) -> dict[str, float]:
         for net in self.nets.values():
@@ -353,25 +395,30 @@ class _Engine:
         sums: dict[str, float] = {}
         count = 0
         with torch.no_grad():
-            for index, batch in enumerate(batches.epoch(epoch)):
+            for index, whole in enumerate(batches.epoch(epoch)):
+                batch = ddp.shard(whole, self.rank, self.world_size)
+                if not len(batch):
+                    continue
                 step = Step(self.nets, self.device, epoch, index, self)
                 losses = self.detector.validation_step(step, batch.to(self.device))
                 weight = len(batch)
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + float(value) * weight
                 count += weight
-        return {k: v / max(count, 1) for k, v in sums.items()}
+        return ddp.reduce_sums(sums, count, self.device)
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)
         else:
             loss.backward()
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        ddp.average_gradients(params)  # before unscaling, so every rank sees the same infs
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
         if self.config.grad_clip is not None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         if self.scaler is not None:
             self.scaler.step(optimizer)
@@ -471,7 +518,8 @@ class _Engine:
         history = list(checkpoint.state["history"])
         # A kill between the checkpoint and its log line leaves the log behind or ahead of the
         # checkpoint: the checkpoint's history is the record, so the log is written from it.
-        _write_log(folder / LOG_FILE, history)
+        if self.rank == 0:
+            _write_log(folder / LOG_FILE, history)
         return checkpoint.epoch + 1, history, best
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xadt import ddp
 from xadt.artifacts import MODEL_JSON, save_model, store_path
 from xadt.calibration import calibrate
 from xadt.config import check_option_names, parse_overrides
@@ -255,7 +256,8 @@ def train(
     n_fitted = len(set(split.fit) - fit_data.unread)
     model.provenance.training.update(n_fitted=n_fitted, n_skipped=len(fit_data.skipped))
     context.progress.stage("saving")
-    path = save_model(target, model, overwrite=overwrite)
+    # Under DDP every rank holds the same fitted model; rank 0 alone writes it.
+    path = save_model(target, model, overwrite=overwrite) if ddp.is_main() else target
     return TrainResult(
         path=path,
         model=model,

@@ -116,8 +116,9 @@ class GanDetector(PatchDetector):
         return {"loss": float(l1(x, step.nets["generator"](x)))}
 
     def reinit_if_collapsed(self, step: Step, d_loss: float) -> bool:
-        """With ``reinit_d``, fresh discriminator weights when ``d_loss`` < 1e-5; True if so."""
-        if not self.config.reinit_d or d_loss >= REINIT_BELOW:
+        """With ``reinit_d``, fresh discriminator weights when ``d_loss`` (averaged over the
+        training processes) < 1e-5; True if so."""
+        if not self.config.reinit_d or step.mean(d_loss) >= REINIT_BELOW:
             return False
         net = step.nets["discriminator"]
         getattr(net, "module", net).reset_parameters()
