@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -189,15 +190,24 @@ def _calibration(document: dict[str, Any]) -> Calibration | None:
 
 def _read_document(root: Path) -> dict[str, Any]:
     file = root / MODEL_JSON
-    if not root.is_dir():
-        msg = f"{root}: no such model directory"
-        raise XadtError(msg)
-    if not file.is_file():
-        msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
-        raise XadtError(msg)
     try:
-        document = json.loads(_read_regular(file).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        if not root.is_dir():
+            msg = f"{root}: no such model directory"
+            raise XadtError(msg)
+        if not file.is_file():
+            msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
+            raise XadtError(msg)
+        text = _read_regular(file)
+    except OSError as exc:  # a folder or file the user may not read
+        msg = f"{file}: cannot read the model file ({exc.strerror or exc})"
+        raise XadtError(msg) from None
+    try:
+        document = json.loads(
+            text.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers malformed JSON, NaN or infinities (never written: allow_nan=False)
+        # and integers too long to convert
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         msg = f"{file}: corrupt model file ({reason})"
         raise XadtError(msg) from None
@@ -215,6 +225,9 @@ def _read_document(root: Path) -> dict[str, Any]:
         if not isinstance(document.get(key), dict):
             msg = f"{file}: corrupt model file (no {key!r} section)"
             raise XadtError(msg)
+    if not isinstance(document.get("meta", {}), dict):
+        msg = f"{file}: corrupt model file (its 'meta' section is not an object)"
+        raise XadtError(msg)
     if not isinstance(document["plugin"].get("name"), str):
         msg = f"{file}: corrupt model file (no plugin name)"
         raise XadtError(msg)
@@ -242,10 +255,29 @@ def _read_tensors(root: Path, document: dict[str, Any]) -> dict[str, np.ndarray]
         msg = f"{file}: corrupt or truncated (checksum does not match model.json)"
         raise XadtError(msg)
     try:
-        return dict(safetensors.numpy.load(blob))
+        tensors = dict(safetensors.numpy.load(blob))
     except SafetensorError as exc:
         msg = f"{file}: corrupt tensor file ({exc})"
         raise XadtError(msg) from None
+    recorded = document["tensors"].get("shapes")
+    found = {k: [str(v.dtype), list(v.shape)] for k, v in tensors.items()}
+    if recorded is not None and recorded != found:
+        msg = f"{file}: holds other arrays than model.json records ({found}, not {recorded})"
+        raise XadtError(msg)
+    return tensors
+
+
+def _no_constant(name: str) -> float:
+    msg = f"{name} is not a valid JSON number"
+    raise ValueError(msg)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        msg = f"{text} is out of the range of a float"
+        raise ValueError(msg)
+    return value
 
 
 def _content_digest(document: dict[str, Any]) -> str:
@@ -345,4 +377,3 @@ def _remove_leftovers(target: Path) -> None:
     """Remove staging and moved-aside folders of earlier saves whose process is gone."""
     for kind in ("tmp", "old"):
         remove_dead_leftovers(target.parent, f".{target.name}.{kind}-")
-    return True

@@ -121,10 +121,35 @@ class Calibration:
         ticks = calibration.map_ticks
         if any(not 0 <= p <= 100 for p, _ in ticks) or ticks != tuple(sorted(ticks)):
             problems.append("map_ticks must be ascending (percentile, score) pairs")
+        if not problems and calibration.normal_scores:
+            problems += _disagreements(calibration)
         if problems:
             msg = f"malformed calibration section in model.json ({'; '.join(problems)})"
             raise XadtError(msg)
         return calibration
+
+
+def _disagreements(calibration: Calibration) -> list[str]:
+    """What in ``calibration`` disagrees with its own held-out normal scores (each statistic is
+    computed from them, so an edited threshold or mean shows here)."""
+    scores = np.array(calibration.normal_scores)
+    problems = []
+    if calibration.n_holdout != scores.size:
+        problems.append(f"n_holdout {calibration.n_holdout} but {scores.size} normal_scores")
+    if scores.size < 2:
+        return [*problems, "normal_scores must hold at least 2 scores"]
+    if calibration.threshold != threshold_at_fpr(scores, calibration.target_fpr):
+        problems.append("the threshold is not the one its normal_scores and target_fpr give")
+    stored = (calibration.normal_mean, calibration.normal_std, *calibration.normal_quantiles)
+    expected = (
+        scores.mean(),
+        scores.std(ddof=1),
+        *np.percentile(scores, [50, 90, 99]),
+        scores.max(),
+    )
+    if not np.allclose(stored, expected, rtol=1e-9, atol=0):
+        problems.append("normal_mean, normal_std or normal_quantiles disagree with normal_scores")
+    return problems
 
 
 def _finite(value: Any) -> float:
