@@ -99,11 +99,16 @@ class Calibration:
                 n_holdout=_count(data["n_holdout"]),
                 normal_mean=_finite(data["normal_mean"]),
                 normal_std=_finite(data["normal_std"]),
-                normal_quantiles=tuple(_finite(q) for q in data["normal_quantiles"]),  # type: ignore[arg-type]
+                normal_quantiles=tuple(_finite(q) for q in _array(data["normal_quantiles"])),  # type: ignore[arg-type]
                 map_low=_finite(data["map_low"]),
                 map_high=_finite(data["map_high"]),
-                normal_scores=tuple(sorted(_finite(s) for s in data.get("normal_scores", ()))),
-                map_ticks=tuple((_finite(p), _finite(v)) for p, v in data.get("map_ticks", ())),
+                normal_scores=tuple(
+                    sorted(_finite(s) for s in _array(data.get("normal_scores", [])))
+                ),
+                map_ticks=tuple(
+                    (_finite(p), _finite(v))
+                    for p, v in map(_array, _array(data.get("map_ticks", [])))
+                ),
                 map_threshold=(
                     None if data.get("map_threshold") is None else _finite(data["map_threshold"])
                 ),
@@ -150,6 +155,13 @@ def _disagreements(calibration: Calibration) -> list[str]:
     if not np.allclose(stored, expected, rtol=1e-9, atol=0):
         problems.append("normal_mean, normal_std or normal_quantiles disagree with normal_scores")
     return problems
+
+
+def _array(value: Any) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        msg = f"{value!r} is not a list"
+        raise TypeError(msg)
+    return value
 
 
 def _finite(value: Any) -> float:

@@ -254,6 +254,8 @@ def test_an_edited_model_json_is_refused_naming_the_file(
         ({"threshold": float("nan")}, "nan is not a finite number"),
         ({"target_fpr": 1.5}, r"target_fpr 1.5 is not in \(0, 1\)"),
         ({"n_holdout": 0}, "0 is not a count"),
+        ({"normal_scores": ""}, "'' is not a list"),
+        ({"map_ticks": [[1.0, 2.0, 3.0]]}, "too many values"),
     ],
 )
 def test_a_calibration_that_means_nothing_is_refused(section: dict, match: str) -> None:
