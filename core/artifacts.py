@@ -194,10 +194,10 @@ def _read_document(root: Path) -> dict[str, Any]:
         if not root.is_dir():
             msg = f"{root}: no such model directory"
             raise XadtError(msg)
-        if not file.is_file():
+        if not os.path.lexists(file):
             msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
             raise XadtError(msg)
-        text = _read_regular(file)
+        text = _read_regular(file)  # a FIFO, folder or device there is named as such
     except OSError as exc:  # a folder or file the user may not read
         msg = f"{file}: cannot read the model file ({exc.strerror or exc})"
         raise XadtError(msg) from None

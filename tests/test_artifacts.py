@@ -272,6 +272,18 @@ def test_a_fifo_in_place_of_the_tensors_is_refused_not_waited_on(tmp_path: Path)
         _load(path)
 
 
+def test_a_model_json_that_is_no_regular_file_is_named_as_such(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    (path / "model.json").unlink()
+    os.mkfifo(path / "model.json")
+    with pytest.raises(XadtError, match=r"model\.json: not a regular file"):
+        _load(path)
+    (path / "model.json").unlink()
+    (path / "model.json").symlink_to("model.json")
+    with pytest.raises(XadtError, match=r"model\.json: cannot read the model file \(Too many"):
+        _load(path)
+
+
 def test_deeply_nested_json_is_a_corrupt_file_not_a_recursion_error(tmp_path: Path) -> None:
     path = save_model(tmp_path / "model", _fitted())
     (path / "model.json").write_text("[" * 100_000 + "]" * 100_000)
