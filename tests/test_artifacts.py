@@ -21,6 +21,7 @@ from xadt.host import load_registry
 from xadt.model import Model, Provenance
 from xadt.scans import Scan
 from xadt.training_data import TrainingData
+from xadt.workflows.score import score_in_chunks
 
 
 @pytest.fixture(autouse=True)
@@ -426,3 +427,14 @@ def test_resealed_baseline_tensors_that_no_fit_writes_are_refused(
 
     with pytest.raises(XadtError, match=f"baseline: the model's tensors hold .*{match}"):
         _load(_resealed(path, record, tensors))
+
+
+def test_a_resealed_absurd_mean_is_refused_when_scoring_without_a_numpy_warning(
+    tmp_path: Path,
+) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    state = _fitted().detector.state().tensors
+    tensors = {"mean": np.full(3, 1e308), "covariance": state["covariance"]}
+    model = _load(_resealed(path, lambda d: None, tensors))
+    with pytest.raises(XadtError, match="non-finite anomaly scores"):
+        list(score_in_chunks(model, _scans(2, 3)))  # filterwarnings=error: no RuntimeWarning

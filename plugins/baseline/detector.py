@@ -93,8 +93,12 @@ class BaselineDetector(Detector):
         results = []
         for scan in scans:
             d = _log_features(scan, self.features_) - mean
-            distance = float(d @ np.linalg.solve(covariance, d))
-            partial = {f: float(abs(z)) for f, z in zip(self.features_, d / sd, strict=True)}
+            # A fitted value far out of range overflows to inf, which the host refuses as a
+            # non-finite score naming the scan; numpy's warning would only add noise on stderr.
+            with np.errstate(over="ignore", invalid="ignore"):
+                distance = float(d @ np.linalg.solve(covariance, d))
+                z = d / sd
+            partial = {f: float(abs(v)) for f, v in zip(self.features_, z, strict=True)}
             results.append(ScanResult(scan_id=scan.id, score=distance, partial=partial))
         return results
 
