@@ -1,8 +1,9 @@
 """Model files: a directory with ``model.json`` and ``tensors.safetensors``, written atomically.
 
 Nothing in a model file is ever unpickled: arrays go through safetensors, everything else is JSON.
-A write goes into a temporary sibling directory that is fsynced and renamed into place, so a crash
-leaves the previous model or nothing at the path, never a mix of the two.
+A write goes into a temporary sibling directory that is fsynced and swapped into place in one step
+(Linux ``renameat2``), so a crash leaves the old model or the new one at the path, never a mix
+(elsewhere, a crash between the two renames of the fallback can leave the new one aside).
 """
 
 from __future__ import annotations
