@@ -100,7 +100,8 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
             raise XadtError(msg)
     provenance = model.provenance or Provenance(plugin=detector.name)
     state = detector.state()
-    blob = safetensors.numpy.save(_contiguous(detector.name, state))
+    arrays = _contiguous(detector.name, state)
+    blob = safetensors.numpy.save(arrays)
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "xadt_version": provenance.xadt_version,
@@ -117,7 +118,7 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
         "tensors": {
             "file": TENSORS,
             "sha256": hashlib.sha256(blob).hexdigest(),
-            "shapes": {k: [str(v.dtype), list(v.shape)] for k, v in state.tensors.items()},
+            "shapes": _shapes(arrays),
         },
     }
     document["content_sha256"] = _content_digest(document)
@@ -261,11 +262,34 @@ def _read_tensors(root: Path, document: dict[str, Any]) -> dict[str, np.ndarray]
         msg = f"{file}: corrupt tensor file ({exc})"
         raise XadtError(msg) from None
     recorded = document["tensors"].get("shapes")
-    found = {k: [str(v.dtype), list(v.shape)] for k, v in tensors.items()}
-    if recorded is not None and recorded != found:
-        msg = f"{file}: holds other arrays than model.json records ({found}, not {recorded})"
-        raise XadtError(msg)
+    if recorded is not None:
+        found = _shapes(tensors)
+        if not isinstance(recorded, dict):
+            recorded = {}
+        # Files written before shapes were recorded from the stored arrays list a 0-d array as
+        # [], though np.ascontiguousarray stored it with shape [1].
+        recorded = {k: [v[0], v[1] or [1]] if _is_shape(v) else v for k, v in recorded.items()}
+        differ = sorted(
+            k for k in found.keys() | recorded.keys() if found.get(k) != recorded.get(k)
+        )
+        if differ:
+            shown = "; ".join(
+                f"{k}: {found.get(k, 'absent')} but model.json records {recorded.get(k, 'none')}"
+                for k in differ[:3]
+            )
+            more = f"; and {len(differ) - 3} more" if len(differ) > 3 else ""
+            msg = f"{file}: holds other arrays than model.json records ({shown}{more})"
+            raise XadtError(msg)
     return tensors
+
+
+def _shapes(tensors: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """``{name: [dtype, shape]}`` of the arrays in a tensor file, as ``model.json`` records them."""
+    return {k: [str(v.dtype), list(v.shape)] for k, v in tensors.items()}
+
+
+def _is_shape(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)
 
 
 def _no_constant(name: str) -> float:

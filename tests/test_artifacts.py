@@ -438,3 +438,14 @@ def test_a_resealed_absurd_mean_is_refused_when_scoring_without_a_numpy_warning(
     model = _load(_resealed(path, lambda d: None, tensors))
     with pytest.raises(XadtError, match="non-finite anomaly scores"):
         list(score_in_chunks(model, _scans(2, 3)))  # filterwarnings=error: no RuntimeWarning
+
+
+def test_a_0d_array_recorded_as_shape_nothing_by_older_saves_still_loads(tmp_path: Path) -> None:
+    blob = safetensors.numpy.save({"n": np.ascontiguousarray(np.array(3))})  # stored as shape [1]
+    (tmp_path / "tensors.safetensors").write_bytes(blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    older = {"tensors": {"sha256": sha, "shapes": {"n": ["int64", []]}}}
+    assert artifacts._read_tensors(tmp_path, older)["n"].tolist() == [3]
+    wrong = {"tensors": {"sha256": sha, "shapes": {"n": ["int64", [2]]}}}
+    with pytest.raises(XadtError, match=r"n: \['int64', \[1\]\] but model.json records"):
+        artifacts._read_tensors(tmp_path, wrong)
