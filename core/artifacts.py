@@ -1,8 +1,9 @@
 """Model files: a directory with ``model.json`` and ``tensors.safetensors``, written atomically.
 
 Nothing in a model file is ever unpickled: arrays go through safetensors, everything else is JSON.
-A write goes into a temporary sibling directory that is fsynced and renamed into place, so a crash
-leaves the previous model or nothing at the path, never a mix of the two.
+A write goes into a temporary sibling directory that is fsynced and swapped into place in one step
+(Linux ``renameat2``), so a crash leaves the old model or the new one at the path, never a mix
+(elsewhere, a crash between the two renames of the fallback can leave the new one aside).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -98,7 +100,8 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
             raise XadtError(msg)
     provenance = model.provenance or Provenance(plugin=detector.name)
     state = detector.state()
-    blob = safetensors.numpy.save(_contiguous(detector.name, state))
+    arrays = _contiguous(detector.name, state)
+    blob = safetensors.numpy.save(arrays)
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "xadt_version": provenance.xadt_version,
@@ -115,7 +118,7 @@ def save_model(path: str | os.PathLike[str], model: Model, *, overwrite: bool = 
         "tensors": {
             "file": TENSORS,
             "sha256": hashlib.sha256(blob).hexdigest(),
-            "shapes": {k: [str(v.dtype), list(v.shape)] for k, v in state.tensors.items()},
+            "shapes": _shapes(arrays),
         },
     }
     document["content_sha256"] = _content_digest(document)
@@ -189,15 +192,24 @@ def _calibration(document: dict[str, Any]) -> Calibration | None:
 
 def _read_document(root: Path) -> dict[str, Any]:
     file = root / MODEL_JSON
-    if not root.is_dir():
-        msg = f"{root}: no such model directory"
-        raise XadtError(msg)
-    if not file.is_file():
-        msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
-        raise XadtError(msg)
     try:
-        document = json.loads(_read_regular(file).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        if not root.is_dir():
+            msg = f"{root}: no such model directory"
+            raise XadtError(msg)
+        if not os.path.lexists(file):
+            msg = f"{root}: not an xadt model directory (no {MODEL_JSON})"
+            raise XadtError(msg)
+        text = _read_regular(file)  # a FIFO, folder or device there is named as such
+    except OSError as exc:  # a folder or file the user may not read
+        msg = f"{file}: cannot read the model file ({exc.strerror or exc})"
+        raise XadtError(msg) from None
+    try:
+        document = json.loads(
+            text.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers malformed JSON, NaN or infinities (never written: allow_nan=False)
+        # and integers too long to convert
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         msg = f"{file}: corrupt model file ({reason})"
         raise XadtError(msg) from None
@@ -215,6 +227,9 @@ def _read_document(root: Path) -> dict[str, Any]:
         if not isinstance(document.get(key), dict):
             msg = f"{file}: corrupt model file (no {key!r} section)"
             raise XadtError(msg)
+    if not isinstance(document.get("meta", {}), dict):
+        msg = f"{file}: corrupt model file (its 'meta' section is not an object)"
+        raise XadtError(msg)
     if not isinstance(document["plugin"].get("name"), str):
         msg = f"{file}: corrupt model file (no plugin name)"
         raise XadtError(msg)
@@ -242,10 +257,52 @@ def _read_tensors(root: Path, document: dict[str, Any]) -> dict[str, np.ndarray]
         msg = f"{file}: corrupt or truncated (checksum does not match model.json)"
         raise XadtError(msg)
     try:
-        return dict(safetensors.numpy.load(blob))
+        tensors = dict(safetensors.numpy.load(blob))
     except SafetensorError as exc:
         msg = f"{file}: corrupt tensor file ({exc})"
         raise XadtError(msg) from None
+    recorded = document["tensors"].get("shapes")
+    if recorded is not None:
+        found = _shapes(tensors)
+        if not isinstance(recorded, dict):
+            recorded = {}
+        # Files written before shapes were recorded from the stored arrays list a 0-d array as
+        # [], though np.ascontiguousarray stored it with shape [1].
+        recorded = {k: [v[0], v[1] or [1]] if _is_shape(v) else v for k, v in recorded.items()}
+        differ = sorted(
+            k for k in found.keys() | recorded.keys() if found.get(k) != recorded.get(k)
+        )
+        if differ:
+            shown = "; ".join(
+                f"{k}: {found.get(k, 'absent')} but model.json records {recorded.get(k, 'none')}"
+                for k in differ[:3]
+            )
+            more = f"; and {len(differ) - 3} more" if len(differ) > 3 else ""
+            msg = f"{file}: holds other arrays than model.json records ({shown}{more})"
+            raise XadtError(msg)
+    return tensors
+
+
+def _shapes(tensors: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """``{name: [dtype, shape]}`` of the arrays in a tensor file, as ``model.json`` records them."""
+    return {k: [str(v.dtype), list(v.shape)] for k, v in tensors.items()}
+
+
+def _is_shape(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)
+
+
+def _no_constant(name: str) -> float:
+    msg = f"{name} is not a valid JSON number"
+    raise ValueError(msg)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        msg = f"{text} is out of the range of a float"
+        raise ValueError(msg)
+    return value
 
 
 def _content_digest(document: dict[str, Any]) -> str:
@@ -345,4 +402,3 @@ def _remove_leftovers(target: Path) -> None:
     """Remove staging and moved-aside folders of earlier saves whose process is gone."""
     for kind in ("tmp", "old"):
         remove_dead_leftovers(target.parent, f".{target.name}.{kind}-")
-    return True

@@ -99,11 +99,16 @@ class Calibration:
                 n_holdout=_count(data["n_holdout"]),
                 normal_mean=_finite(data["normal_mean"]),
                 normal_std=_finite(data["normal_std"]),
-                normal_quantiles=tuple(_finite(q) for q in data["normal_quantiles"]),  # type: ignore[arg-type]
+                normal_quantiles=tuple(_finite(q) for q in _array(data["normal_quantiles"])),  # type: ignore[arg-type]
                 map_low=_finite(data["map_low"]),
                 map_high=_finite(data["map_high"]),
-                normal_scores=tuple(sorted(_finite(s) for s in data.get("normal_scores", ()))),
-                map_ticks=tuple((_finite(p), _finite(v)) for p, v in data.get("map_ticks", ())),
+                normal_scores=tuple(
+                    sorted(_finite(s) for s in _array(data.get("normal_scores", [])))
+                ),
+                map_ticks=tuple(
+                    (_finite(p), _finite(v))
+                    for p, v in map(_array, _array(data.get("map_ticks", [])))
+                ),
                 map_threshold=(
                     None if data.get("map_threshold") is None else _finite(data["map_threshold"])
                 ),
@@ -121,10 +126,44 @@ class Calibration:
         ticks = calibration.map_ticks
         if any(not 0 <= p <= 100 for p, _ in ticks) or ticks != tuple(sorted(ticks)):
             problems.append("map_ticks must be ascending (percentile, score) pairs")
+        if not problems and calibration.normal_scores:
+            problems += _disagreements(calibration)
         if problems:
             msg = f"malformed calibration section in model.json ({'; '.join(problems)})"
             raise XadtError(msg)
         return calibration
+
+
+def _disagreements(calibration: Calibration) -> list[str]:
+    """What in ``calibration`` disagrees with its own held-out normal scores (each statistic is
+    computed from them, so an edited threshold or mean shows here)."""
+    scores = np.array(calibration.normal_scores)
+    problems = []
+    if calibration.n_holdout != scores.size:
+        problems.append(f"n_holdout {calibration.n_holdout} but {scores.size} normal_scores")
+    if scores.size < 2:
+        return [*problems, "normal_scores must hold at least 2 scores"]
+    if calibration.threshold != threshold_at_fpr(scores, calibration.target_fpr):
+        problems.append("the threshold is not the one its normal_scores and target_fpr give")
+    stored = (calibration.normal_mean, calibration.normal_std, *calibration.normal_quantiles)
+    expected = (
+        scores.mean(),
+        scores.std(ddof=1),
+        *np.percentile(scores, [50, 90, 99]),
+        scores.max(),
+    )
+    # Summation order may differ from calibrate's, so allow rounding at the scale of the scores
+    # (a near-constant set has a std of rounding size).
+    if not np.allclose(stored, expected, rtol=1e-9, atol=1e-12 * np.abs(scores).max()):
+        problems.append("normal_mean, normal_std or normal_quantiles disagree with normal_scores")
+    return problems
+
+
+def _array(value: Any) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        msg = f"{value!r} is not a list"
+        raise TypeError(msg)
+    return value
 
 
 def _finite(value: Any) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from xadt import artifacts
 from xadt.artifacts import load_model, read_model_info, save_model
@@ -19,6 +21,7 @@ from xadt.host import load_registry
 from xadt.model import Model, Provenance
 from xadt.scans import Scan
 from xadt.training_data import TrainingData
+from xadt.workflows.score import score_in_chunks
 
 
 @pytest.fixture(autouse=True)
@@ -252,6 +255,8 @@ def test_an_edited_model_json_is_refused_naming_the_file(
         ({"threshold": float("nan")}, "nan is not a finite number"),
         ({"target_fpr": 1.5}, r"target_fpr 1.5 is not in \(0, 1\)"),
         ({"n_holdout": 0}, "0 is not a count"),
+        ({"normal_scores": ""}, "'' is not a list"),
+        ({"map_ticks": [[1.0, 2.0, 3.0]]}, "too many values"),
     ],
 )
 def test_a_calibration_that_means_nothing_is_refused(section: dict, match: str) -> None:
@@ -265,6 +270,18 @@ def test_a_fifo_in_place_of_the_tensors_is_refused_not_waited_on(tmp_path: Path)
     (path / "tensors.safetensors").unlink()
     os.mkfifo(path / "tensors.safetensors")
     with pytest.raises(XadtError, match="not a regular file"):
+        _load(path)
+
+
+def test_a_model_json_that_is_no_regular_file_is_named_as_such(tmp_path: Path) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    (path / "model.json").unlink()
+    os.mkfifo(path / "model.json")
+    with pytest.raises(XadtError, match=r"model\.json: not a regular file"):
+        _load(path)
+    (path / "model.json").unlink()
+    (path / "model.json").symlink_to("model.json")
+    with pytest.raises(XadtError, match=r"model\.json: cannot read the model file \(Too many"):
         _load(path)
 
 
@@ -312,3 +329,123 @@ def test_leftovers_of_dead_saves_are_removed_by_the_next(tmp_path: Path) -> None
     save_model(path, _fitted(1), overwrite=True)
     assert not dead.exists()
     assert alive.exists()  # another save of this process may still be using it
+
+
+def _resealed(path: Path, edit: Any, tensors: dict[str, np.ndarray] | None = None) -> Path:
+    """Edit a saved model and recompute its checksums, as an editor who knows the format would:
+    only validation then stands between the edit and a score."""
+    document = json.loads((path / "model.json").read_text())
+    if tensors is not None:
+        blob = safetensors.numpy.save(tensors)
+        (path / "tensors.safetensors").write_bytes(blob)
+        document["tensors"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    edit(document)
+    document["content_sha256"] = artifacts._content_digest(document)
+    (path / "model.json").write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"threshold": ', '"threshold": NaN, "x": '),
+        ('"ridge": ', '"ridge": Infinity, "x": '),
+        ('"ridge": ', '"ridge": 1e999, "x": '),
+        ('"n_holdout": ', '"n_holdout": ' + "9" * 5000 + ', "x": '),
+    ],
+)
+def test_numbers_json_does_not_allow_are_a_corrupt_file_not_a_traceback(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    model = _fitted()
+    model.calibration = calibrate(model.score(_scans(6, 7)), target_fpr=0.2)
+    path = save_model(tmp_path / "model", model)
+    text = (path / "model.json").read_text()
+    assert old in text
+    (path / "model.json").write_text(text.replace(old, new, 1))
+    with pytest.raises(XadtError, match=r"model\.json: corrupt model file \("):
+        _load(path)
+
+
+def test_an_unreadable_model_file_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+
+    def denied(file: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(artifacts, "_read_regular", denied)
+    with pytest.raises(XadtError, match=r"model\.json: cannot read the model file \(Permission"):
+        _load(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.update(meta=None), "'meta' section is not an object"),
+        (lambda d: d["meta"].update(features=0), "'features' must be a list of names"),
+        (lambda d: d["meta"].update(n_train_scans="x"), "'n_train_scans' must be a count"),
+        (lambda d: d["meta"].update(n_train_scans=None), "'n_train_scans' must be a count"),
+        (lambda d: d["tensors"].update(shapes={}), "holds other arrays than model.json records"),
+        (lambda d: d["calibration"].update(threshold=0.0), "the threshold is not the one"),
+        (lambda d: d["calibration"].update(normal_std=1.0), "normal_std or normal_quantiles"),
+        (lambda d: d["calibration"].update(n_holdout=7), "n_holdout 7 but 6 normal_scores"),
+    ],
+)
+def test_a_resealed_model_json_with_bad_values_is_refused(
+    tmp_path: Path, edit: Any, match: str
+) -> None:
+    model = _fitted()
+    model.calibration = calibrate(model.score(_scans(6, 7)), target_fpr=0.2)
+    path = _resealed(save_model(tmp_path / "model", model), edit)
+    with pytest.raises(XadtError, match=match):
+        _load(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m, c: (m.astype(np.float32), c), "dtypes float32 and float64"),
+        (lambda m, c: (m * np.nan, c), "NaN or infinite"),
+        (lambda m, c: (m, np.zeros_like(c)), "not positive definite"),
+        (lambda m, c: (m, -c), "not positive definite"),
+        (lambda m, c: (m, c + np.triu(np.ones_like(c), 1)), "not symmetric"),
+    ],
+)
+def test_resealed_baseline_tensors_that_no_fit_writes_are_refused(
+    tmp_path: Path, change: Any, match: str
+) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    state = _fitted().detector.state().tensors
+    mean, covariance = change(state["mean"], state["covariance"])
+    tensors = {"mean": mean, "covariance": covariance}
+
+    def record(document: dict[str, Any]) -> None:
+        shapes = {k: [str(v.dtype), list(v.shape)] for k, v in tensors.items()}
+        document["tensors"]["shapes"] = shapes
+
+    with pytest.raises(XadtError, match=f"baseline: the model's tensors hold .*{match}"):
+        _load(_resealed(path, record, tensors))
+
+
+def test_a_resealed_absurd_mean_is_refused_when_scoring_without_a_numpy_warning(
+    tmp_path: Path,
+) -> None:
+    path = save_model(tmp_path / "model", _fitted())
+    state = _fitted().detector.state().tensors
+    tensors = {"mean": np.full(3, 1e308), "covariance": state["covariance"]}
+    model = _load(_resealed(path, lambda d: None, tensors))
+    with pytest.raises(XadtError, match="non-finite anomaly scores"):
+        list(score_in_chunks(model, _scans(2, 3)))  # filterwarnings=error: no RuntimeWarning
+
+
+def test_a_0d_array_recorded_as_shape_nothing_by_older_saves_still_loads(tmp_path: Path) -> None:
+    blob = safetensors.numpy.save({"n": np.ascontiguousarray(np.array(3))})  # stored as shape [1]
+    (tmp_path / "tensors.safetensors").write_bytes(blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    older = {"tensors": {"sha256": sha, "shapes": {"n": ["int64", []]}}}
+    assert artifacts._read_tensors(tmp_path, older)["n"].tolist() == [3]
+    wrong = {"tensors": {"sha256": sha, "shapes": {"n": ["int64", [2]]}}}
+    with pytest.raises(XadtError, match=r"n: \['int64', \[1\]\] but model.json records"):
+        artifacts._read_tensors(tmp_path, wrong)

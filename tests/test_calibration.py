@@ -109,3 +109,12 @@ def test_malformed_map_ticks_are_refused(ticks: list[list[object]]) -> None:
     data["map_ticks"] = ticks
     with pytest.raises(XadtError, match="malformed calibration"):
         Calibration.from_json(data)
+
+
+def test_a_near_constant_calibration_round_trips() -> None:
+    # Scores a few ulps apart: the mean and std of the sorted stored scores differ from
+    # calibrate's by rounding far beyond a relative 1e-9 of the std itself.
+    steps = np.random.default_rng(0).integers(0, 4, 48)
+    scores = [1e6 + int(k) * float(np.spacing(1e6)) for k in steps]
+    calibration = calibrate(_results(scores), target_fpr=0.2)
+    assert Calibration.from_json(json.loads(json.dumps(calibration.to_json()))) == calibration

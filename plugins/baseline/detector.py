@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
-from xadt.config import option
+from xadt.config import is_int, option
 from xadt.context import ProgressReporter, RunContext
 from xadt.detector import (
     Detector,
@@ -113,8 +113,12 @@ class BaselineDetector(ShardedFit, Detector):
         results = []
         for scan in scans:
             d = _log_features(scan, self.features_) - mean
-            distance = float(d @ np.linalg.solve(covariance, d))
-            partial = {f: float(abs(z)) for f, z in zip(self.features_, d / sd, strict=True)}
+            # A fitted value far out of range overflows to inf, which the host refuses as a
+            # non-finite score naming the scan; numpy's warning would only add noise on stderr.
+            with np.errstate(over="ignore", invalid="ignore"):
+                distance = float(d @ np.linalg.solve(covariance, d))
+                z = d / sd
+            partial = {f: float(abs(v)) for f, v in zip(self.features_, z, strict=True)}
             results.append(ScanResult(scan_id=scan.id, score=distance, partial=partial))
         return results
 
@@ -132,24 +136,35 @@ class BaselineDetector(ShardedFit, Detector):
         detector = cls(config)
         detector.validate()
         require_tensors(cls.name, state, ["mean", "covariance"])
-        features = tuple(meta_value(cls.name, state.meta, "features"))
+        features = meta_value(cls.name, state.meta, "features")
+        n_train = meta_value(cls.name, state.meta, "n_train_scans")
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            msg = f"{cls.name}: model metadata 'features' must be a list of names, not {features!r}"
+            raise XadtError(msg)
+        if not is_int(n_train) or n_train < 2:  # type: ignore[operator]
+            msg = (
+                f"{cls.name}: model metadata 'n_train_scans' must be a count >= 2, not {n_train!r}"
+            )
+            raise XadtError(msg)
+        features = tuple(features)
         if features != detector._features():
             msg = (
                 f"{cls.name}: the model was fitted on features {list(features)} but the config "
                 f"asks for feature={config.feature!r}"
             )
             raise XadtError(msg)
-        mean = np.asarray(state.tensors["mean"], dtype=np.float64)
-        covariance = np.asarray(state.tensors["covariance"], dtype=np.float64)
+        mean = np.asarray(state.tensors["mean"])
+        covariance = np.asarray(state.tensors["covariance"])
         if mean.shape != (len(features),) or covariance.shape != (len(features),) * 2:
             msg = (
                 f"{cls.name}: model tensors have shapes {mean.shape} and {covariance.shape}; "
                 f"expected ({len(features)},) and {(len(features),) * 2}"
             )
             raise XadtError(msg)
+        _check_gaussian(mean, covariance)
         detector.mean_, detector.covariance_ = mean, covariance
         detector.features_ = features
-        detector.n_train_scans_ = int(meta_value(cls.name, state.meta, "n_train_scans"))
+        detector.n_train_scans_ = int(n_train)  # type: ignore[arg-type]
         return detector
 
     def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +175,26 @@ class BaselineDetector(ShardedFit, Detector):
 
     def _features(self) -> tuple[str, ...]:
         return FEATURES if self.config.feature == "all" else (self.config.feature,)
+
+
+def _check_gaussian(mean: np.ndarray, covariance: np.ndarray) -> None:
+    """Refuse fitted arrays that no fit writes: not float64, not finite, or a covariance that is
+    not symmetric positive definite (scoring would fail or give meaningless distances)."""
+    problem = ""
+    if mean.dtype != np.float64 or covariance.dtype != np.float64:
+        problem = f"dtypes {mean.dtype} and {covariance.dtype}, not float64"
+    elif not (np.isfinite(mean).all() and np.isfinite(covariance).all()):
+        problem = "values that are NaN or infinite"
+    elif not np.array_equal(covariance, covariance.T):
+        problem = "a covariance that is not symmetric"
+    else:
+        try:
+            np.linalg.cholesky(covariance)
+        except np.linalg.LinAlgError:
+            problem = "a covariance that is not positive definite"
+    if problem:
+        msg = f"{BaselineDetector.name}: the model's tensors hold {problem}; retrain the model"
+        raise XadtError(msg)
 
 
 def _log_features(scan: Scan, features: tuple[str, ...]) -> np.ndarray:
