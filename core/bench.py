@@ -27,10 +27,17 @@ from xadt.errors import XadtError
 
 __all__ = [
     "DETECTOR_OPTIONS",
+    "MEAN",
+    "PAD",
+    "QUICK_SIZES",
+    "STD",
     "BenchReport",
     "BenchRow",
     "KernelSizes",
     "Timing",
+    "bench_detector",
+    "bench_kernels",
+    "check_device",
     "extract_numpy",
     "mahalanobis_inputs",
     "mahalanobis_torch",
@@ -38,9 +45,11 @@ __all__ = [
     "patch_inputs",
     "run_bench",
     "spd",
+    "synthetic_scans",
     "time_call",
     "topn_excursion_numpy",
     "topn_inputs",
+    "versions",
     "window_map_add_at",
 ]
 
@@ -236,15 +245,18 @@ class Timing:
 def time_call(
     func: Callable[[], Any], *, repeats: int, min_seconds: float = 0.05, sync: Callable[[], Any]
 ) -> tuple[Timing, Any]:
-    """Time ``func``: one warm-up call (not counted, also sizes the loop), then ``repeats``
-    repeats of enough calls to last ``min_seconds``; wall (``perf_counter``) and process CPU time
-    (``process_time``, all threads) per call, median over the repeats. ``sync`` runs after each
-    repeat (a CUDA synchronise) and is timed with it. Returns the timing and the last result."""
+    """Time ``func``: one warm-up call and one probe call that sizes the loop (neither counted),
+    then ``repeats`` repeats of enough calls to last ``min_seconds``; wall (``perf_counter``) and
+    process CPU time (``process_time``, all threads) per call, median over the repeats. ``sync``
+    runs after each repeat (a CUDA synchronise) and is timed with it. Returns the timing and the
+    last result."""
+    func()
+    sync()
     start = time.perf_counter()
     result = func()
     sync()
-    first = time.perf_counter() - start
-    calls = max(1, min(1000, int(min_seconds / max(first, 1e-9))))
+    probe = time.perf_counter() - start
+    calls = max(1, min(1000, int(min_seconds / max(probe, 1e-9))))
     walls, cpus = [], []
     for _ in range(repeats):
         wall0, cpu0 = time.perf_counter(), time.process_time()
