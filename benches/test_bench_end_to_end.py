@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xadt.bench import DETECTOR_OPTIONS
 from xadt.plugins.gaussian import GaussianDetector
 from xadt.scans import iter_scans
 from xadt.synth.dataset import write_dataset
@@ -28,8 +29,8 @@ STAGES = ("read", "crop", "extract", "backbone")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[GaussianDetector, Path]:
     root = tmp_path_factory.mktemp("e2e")
     write_dataset(root / "data", normal=N_FIT, test_normal=N_SCORE, threat=0, seed=11)
-    # A fixed binarisation threshold and fixed shrinkage keep the fit to one backbone pass.
-    detector = GaussianDetector(binarize=0.03, shrinkage=0.5)
+    # The options `xadt bench` fits with: one backbone pass.
+    detector = GaussianDetector(**DETECTOR_OPTIONS["gaussian"])
     folder = iter_scans(root / "data" / "train" / "normal")
     detector.fit(TrainingData(folder.ids, folder.read, description=str(folder.folder)))
     return detector, root / "data" / "test" / "normal"

@@ -10,75 +10,38 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tests.reference.patches import extract_patches_ref, tile_boxes_ref, window_map_ref
+from xadt.bench import (
+    MEAN,
+    PAD,
+    STD,
+    KernelSizes,
+    extract_numpy,
+    pad_for,
+    patch_inputs,
+    window_map_add_at,
+)
 from xadt.kernels import extract_patches, tile_boxes, window_map
 
-HEIGHT, WIDTH, CHANNELS = 764, 700, 3  # methods.md §1.2: scans are 764 px high, median 676 wide
-SIZE, MAX_STRIDE = 224, 112
-MEAN = np.array([0.485, 0.456, 0.406])  # ImageNet statistics
-STD = np.array([0.229, 0.224, 0.225])
-PAD = 255  # white air in a uint8 view
+SIZES = KernelSizes()  # the sizes `xadt bench` times, from methods.md §1.2
+HEIGHT, WIDTH, CHANNELS = SIZES.height, SIZES.width, 3
+SIZE, MAX_STRIDE = SIZES.window, SIZES.stride
 TOL = {"rtol": 1e-5, "atol": 1e-5}
-_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 
 
 # ---------------------------------------------------------------------------------------------
 # numpy baselines: the best vectorised numpy we know for each kernel
 
 
-def _pad_for(view: np.ndarray, boxes: np.ndarray, pad_value: float) -> tuple[np.ndarray, int, int]:
-    """The view padded (np.pad) just enough for every box, and the offsets of its origin."""
-    height, width = view.shape[:2]
-    top = max(0, -int(boxes[:, 0].min(initial=0)))
-    left = max(0, -int(boxes[:, 1].min(initial=0)))
-    bottom = max(0, int(boxes[:, 2].max(initial=0)) - height)
-    right = max(0, int(boxes[:, 3].max(initial=0)) - width)
-    if top or left or bottom or right:
-        view = np.pad(view, ((top, bottom), (left, right), (0, 0)), constant_values=pad_value)
-    return view, top, left
-
-
-def extract_numpy(
-    view: np.ndarray, boxes: np.ndarray, size: int, mean: Any, std: Any, pad_value: float
-) -> np.ndarray:
-    """sliding_window_view + fancy indexing of the window origins + one normalising ufunc pass."""
-    scale = _SCALES[view.dtype]
-    padded, top, left = _pad_for(view, boxes, pad_value)
-    windows = sliding_window_view(padded, (size, size), axis=(0, 1))  # (H', W', C, size, size)
-    patches = windows[boxes[:, 0] + top, boxes[:, 1] + left]  # (N, C, size, size), raw dtype
-    mul = (1.0 / (scale * np.asarray(std))).astype(np.float32)[:, None, None]
-    add = (-np.asarray(mean) / np.asarray(std)).astype(np.float32)[:, None, None]
-    out = np.multiply(patches, mul, dtype=np.float32)
-    out += add
-    return out
-
-
 def extract_numpy_lut(
     view: np.ndarray, boxes: np.ndarray, size: int, mean: Any, std: Any, pad_value: float
 ) -> np.ndarray:
     """uint8 only: as extract_numpy, but normalising by one gather from a per-channel table."""
-    padded, top, left = _pad_for(view, boxes, pad_value)
+    padded, top, left = pad_for(view, boxes, pad_value)
     windows = sliding_window_view(padded, (size, size), axis=(0, 1))
     patches = windows[boxes[:, 0] + top, boxes[:, 1] + left]
     mean, std = np.asarray(mean), np.asarray(std)
     lut = ((np.arange(256) / 255.0 - mean[:, None]) / std[:, None]).astype(np.float32)
     return lut[np.arange(lut.shape[0])[None, :, None, None], patches]
-
-
-def window_map_add_at(boxes: np.ndarray, scores: np.ndarray, height: int, width: int) -> np.ndarray:
-    """np.add.at of each window's score and of 1 onto every pixel it covers."""
-    total = np.zeros(height * width)
-    count = np.zeros(height * width, dtype=np.int64)
-    clipped = np.clip(boxes, 0, [height, width, height, width])
-    pixels = [
-        (np.arange(y0, y1)[:, None] * width + np.arange(x0, x1)).ravel()
-        for y0, x0, y1, x1 in clipped.tolist()
-    ]
-    if pixels:
-        index = np.concatenate(pixels)
-        np.add.at(total, index, np.repeat(scores, [p.size for p in pixels]))
-        np.add.at(count, index, 1)
-    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return mean.reshape(height, width).astype(np.float32)
 
 
 def window_map_cumsum(boxes: np.ndarray, scores: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -100,20 +63,25 @@ def window_map_cumsum(boxes: np.ndarray, scores: np.ndarray, height: int, width:
 
 
 @pytest.fixture(scope="module")
-def view() -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, CHANNELS), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def boxes() -> np.ndarray:
-    result = tile_boxes(HEIGHT, WIDTH, SIZE, MAX_STRIDE)
-    assert len(result) == 36
+def inputs() -> dict[str, Any]:
+    result = patch_inputs(SIZES)
+    assert len(result["boxes"]) == 36
     return result
 
 
 @pytest.fixture(scope="module")
-def scores(boxes: np.ndarray) -> np.ndarray:
-    return np.random.default_rng(1).normal(size=len(boxes))
+def view(inputs: dict[str, Any]) -> np.ndarray:
+    return inputs["view"]
+
+
+@pytest.fixture(scope="module")
+def boxes(inputs: dict[str, Any]) -> np.ndarray:
+    return inputs["boxes"]
+
+
+@pytest.fixture(scope="module")
+def scores(inputs: dict[str, Any]) -> np.ndarray:
+    return inputs["scores"]
 
 
 @pytest.fixture(scope="module")

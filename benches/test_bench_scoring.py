@@ -7,61 +7,34 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-from tests.reference.scoring import mahalanobis_dense, topn_excursion_dense
+from tests.reference.scoring import mahalanobis_dense
+from xadt.bench import (
+    KernelSizes,
+    mahalanobis_inputs,
+    mahalanobis_torch,
+    topn_excursion_numpy,
+    topn_inputs,
+)
 from xadt.kernels import mahalanobis, topn_excursion
 
-MAHA_N, MAHA_D = 4096, 1280  # patches × EfficientNet-Lite0 pooled features
+SIZES = KernelSizes()  # the sizes `xadt bench` times
+MAHA_N, MAHA_D = SIZES.maha_rows, SIZES.maha_dim  # patches × EfficientNet-Lite0 pooled features
 LOOP_ROWS = 256  # the per-row Python loop scores this many rows; README scales it to MAHA_N
-TOPN_N, TOPN_D, TOPN_KEEP = 1024, 1000, 12  # images × ImageNet logits, n = 12 (methods.md §1.5)
-
-
-def spd(rng: np.random.Generator, d: int) -> np.ndarray:
-    """Dense symmetric positive definite, eigenvalues log-uniform in [1, 1e3] (condition <= 1e3).
-
-    Three Householder reflections rotate a diagonal matrix: exact spectrum, O(D²) set-up (a QR of
-    a random D×D matrix takes seconds on a busy machine).
-    """
-    p = np.diag(10.0 ** rng.uniform(0, 3, size=d))
-    for _ in range(3):
-        v = rng.normal(size=d)
-        v /= np.linalg.norm(v)
-        p = p - 2 * np.outer(v, v @ p)  # H p with H = I - 2 v vᵀ
-        p = p - 2 * np.outer(p @ v, v)  # (H p) H
-    return p
+TOPN_N, TOPN_D, TOPN_KEEP = SIZES.topn_rows, SIZES.topn_dim, SIZES.topn_keep  # images × logits
 
 
 @pytest.fixture(scope="module")
 def maha() -> dict[str, Any]:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(MAHA_N, MAHA_D)).astype(np.float32)
-    mean = rng.normal(size=MAHA_D).astype(np.float32)
-    precision = spd(rng, MAHA_D).astype(np.float32)
-    return {
-        "x": x,
-        "mean": mean,
-        "precision": precision,
-        "want": mahalanobis_dense(x, mean, precision),
-    }
+    inputs = mahalanobis_inputs(MAHA_N, MAHA_D)
+    return {**inputs, "want": mahalanobis_dense(inputs["x"], inputs["mean"], inputs["precision"])}
 
 
 @pytest.fixture(scope="module")
 def topn() -> dict[str, Any]:
-    rng = np.random.default_rng(2)
-    x = (rng.normal(size=(TOPN_N, TOPN_D)) * 2).astype(np.float32)
-    mean = rng.normal(size=TOPN_D).astype(np.float32)
-    std = rng.uniform(0.5, 2.0, size=TOPN_D).astype(np.float32)
-    p = spd(rng, TOPN_D)
-    s = 1 / np.sqrt(np.diag(p))
-    inv_corr = (p * s[:, None] * s[None, :]).astype(np.float32)
-    return {
-        "x": x,
-        "mean": mean,
-        "std": std,
-        "inv_corr": inv_corr,
-        "want": topn_excursion_dense(x, mean, std, inv_corr, TOPN_KEEP),
-    }
+    inputs = topn_inputs(TOPN_N, TOPN_D)
+    args = (inputs["x"], inputs["mean"], inputs["std"], inputs["inv_corr"], TOPN_KEEP)
+    return {**inputs, "want": topn_excursion_numpy(*args)}
 
 
 def _mahalanobis_impl(impl: str, d: dict[str, Any]) -> tuple[Callable[[], Any], int]:
@@ -70,8 +43,7 @@ def _mahalanobis_impl(impl: str, d: dict[str, Any]) -> tuple[Callable[[], Any], 
     if impl == "kernel":
         return (lambda: mahalanobis(x, mean, precision)), MAHA_N
     if impl == "torch":
-        xt, mt, pt = (torch.from_numpy(a) for a in (x, mean, precision))
-        return (lambda: ((xt - mt) @ pt * (xt - mt)).sum(1).numpy()), MAHA_N
+        return (lambda: mahalanobis_torch(x, mean, precision)), MAHA_N
 
     def loop() -> np.ndarray:
         return np.array([(row - mean) @ precision @ (row - mean) for row in x[:LOOP_ROWS]])
@@ -92,6 +64,6 @@ def test_bench_mahalanobis(benchmark: Any, maha: dict[str, Any], impl: str) -> N
 @pytest.mark.parametrize("impl", ["kernel", "numpy-dense"])
 def test_bench_topn_excursion(benchmark: Any, topn: dict[str, Any], impl: str) -> None:
     args = (topn["x"], topn["mean"], topn["std"], topn["inv_corr"], TOPN_KEEP)
-    func = topn_excursion if impl == "kernel" else topn_excursion_dense
+    func = topn_excursion if impl == "kernel" else topn_excursion_numpy
     got = benchmark(func, *args)
     np.testing.assert_allclose(got, topn["want"], rtol=1e-4)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 import xadt
+from xadt.cli.bench import bench_command
 from xadt.cli.demo import demo_command
 from xadt.cli.eval import eval_command
 from xadt.cli.localize import localize_command
@@ -73,6 +74,7 @@ command("train", train_command)
 command("score", score_command)
 command("localize", localize_command)
 command("demo", demo_command)
+command("bench", bench_command)
 
 
 def _version(value: bool) -> None:

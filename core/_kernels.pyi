@@ -50,3 +50,46 @@ def topn_excursion(
 
 def topn_dense(x: np.ndarray, mean: np.ndarray, std: np.ndarray, n: int) -> np.ndarray:
     """The zeroed z-scores (N, D): the n largest signed z of each row kept, the rest 0."""
+
+# Only where cuda_compiled: the CUDA launchers, taking device pointers and a cudaStream_t as ints.
+def cuda_extract_patches(
+    view: int,
+    dtype: int,
+    height: int,
+    width: int,
+    channels: int,
+    sy: int,
+    sx: int,
+    sc: int,
+    boxes: int,
+    n_boxes: int,
+    size: int,
+    norm: int,
+    out: int,
+    stream: int,
+) -> None:
+    """Queue patch extraction of a device (H, W, C) view into a float32 (N, C, size, size)."""
+
+def cuda_window_map(
+    boxes: int, scores: int, n: int, height: int, width: int, exponent: int, out: int, stream: int
+) -> None:
+    """Queue the window map of float64 scores into a float32 (height, width) device buffer."""
+
+def cuda_mahalanobis(
+    x: int, mean: int, precision: int, out: int, rows: int, dim: int, is_double: bool, stream: int
+) -> None:
+    """Queue squared Mahalanobis distances of contiguous device rows."""
+
+def cuda_topn_excursion(
+    x: int,
+    mean: int,
+    std: int,
+    inv_corr: int,
+    out: int,
+    rows: int,
+    dim: int,
+    keep: int,
+    is_double: bool,
+    stream: int,
+) -> None:
+    """Queue top-n excursion scores of contiguous device rows (NaN where a z is not finite)."""

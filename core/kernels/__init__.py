@@ -1,7 +1,8 @@
 """Fast kernels for patch extraction, Mahalanobis and top-n excursion scoring, and window maps.
 
-Each function takes numpy arrays or CPU torch tensors (contiguous or not), validates them, runs the
-compiled kernel from ``xadt._kernels`` and returns the same kind of object it was given.
+Each function takes numpy arrays or torch tensors (contiguous or not), validates them, runs the
+compiled kernel from ``xadt._kernels`` and returns the same kind of object it was given. Inputs
+on a CUDA device run the CUDA kernels (:mod:`xadt.kernels.cuda`) and give CUDA tensors.
 """
 
 from __future__ import annotations

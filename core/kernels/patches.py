@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from xadt import _kernels
+from xadt.kernels import cuda
 from xadt.kernels._arrays import is_torch, like, require_float, require_ndim, to_numpy
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ def _integer(value: Any, name: str, minimum: int) -> int:
 
 
 def _boxes(boxes: Any) -> np.ndarray:
-    """``boxes`` as a C-contiguous int64 (N, 4) array, validated."""
-    arr = to_numpy(boxes, "boxes")
+    """``boxes`` as a C-contiguous int64 (N, 4) array, validated (on the host, from a CUDA
+    tensor too: they are few)."""
+    arr = to_numpy(boxes.cpu() if cuda.is_cuda(boxes) else boxes, "boxes")
     require_ndim(arr, 2, "boxes", "(N, 4)")
     if arr.shape[1] != 4:
         msg = f"boxes: expected shape (N, 4) of (y0, x0, y1, x1), got {arr.shape}"
@@ -143,8 +145,8 @@ def extract_patches(
     Parameters
     ----------
     view : numpy.ndarray or torch.Tensor
-        (H, W, C) image of dtype uint8, uint16 or float32, any strides (CPU tensors only). It is
-        read in place, never converted or copied.
+        (H, W, C) image of dtype uint8, uint16 or float32, any strides. It is read in place, never
+        converted or copied. A CUDA tensor runs the CUDA kernel and gives a CUDA tensor.
     boxes : array-like of int
         (N, 4) windows ``(y0, x0, y1, x1)``, each ``size`` × ``size``; they may overhang the view
         or lie outside it. :func:`tile_boxes` makes them.
@@ -166,12 +168,19 @@ def extract_patches(
     ValueError
         If an argument has the wrong shape, dtype or value; the message names the argument.
     """
-    arr = to_numpy(view, "view")
-    require_ndim(arr, 3, "view", "(H, W, C)")
-    scale = _SCALES.get(arr.dtype)
-    if scale is None:
-        msg = f"view: expected dtype uint8, uint16 or float32 (native byte order), got {arr.dtype}"
-        raise ValueError(msg)
+    on_gpu = cuda.is_cuda(view)
+    if on_gpu:
+        channels = cuda.check_view(view)
+    else:
+        arr = to_numpy(view, "view")
+        require_ndim(arr, 3, "view", "(H, W, C)")
+        if arr.dtype not in _SCALES:
+            msg = (
+                "view: expected dtype uint8, uint16 or float32 (native byte order), "
+                f"got {arr.dtype}"
+            )
+            raise ValueError(msg)
+        channels = arr.shape[2]
     size = _integer(size, "size", 1)
     box_arr = _boxes(boxes)
     wrong = np.flatnonzero(
@@ -183,7 +192,6 @@ def extract_patches(
             f"boxes: row {row} is {tuple(int(v) for v in box_arr[row])}, not a {size}x{size} window"
         )
         raise ValueError(msg)
-    channels = arr.shape[2]
     mean_arr = _per_channel(mean, channels, "mean")
     std_arr = _per_channel(std, channels, "std")
     if not np.isfinite(mean_arr).all():
@@ -197,6 +205,8 @@ def extract_patches(
     except (TypeError, ValueError):
         msg = f"pad_value: expected a number, got {pad_value!r}"
         raise ValueError(msg) from None
+    if on_gpu:
+        return cuda.extract_patches(view, box_arr, size, mean_arr, std_arr, pad)
     out = _kernels.extract_patches(arr, box_arr, size, mean_arr, std_arr, pad)
     return like(out, view)
 
@@ -216,7 +226,8 @@ def window_map(boxes: Any, scores: ArrayT, height: int, width: int) -> ArrayT:
         (N, 4) windows ``(y0, x0, y1, x1)`` with ``y1 >= y0`` and ``x1 >= x0``, any size; parts
         outside the map are ignored.
     scores : numpy.ndarray or torch.Tensor
-        (N,) float32 or float64 score of each window (anomaly score; higher = more anomalous).
+        (N,) float32 or float64 score of each window (anomaly score; higher = more anomalous). A
+        CUDA tensor runs the CUDA kernel and gives a CUDA map.
     height, width : int
         Size of the map, >= 0.
 
@@ -232,9 +243,11 @@ def window_map(boxes: Any, scores: ArrayT, height: int, width: int) -> ArrayT:
         If an argument has the wrong shape, dtype or value; the message names the argument.
     """
     box_arr = _boxes(boxes)
-    score_arr = to_numpy(scores, "scores")
+    on_gpu = cuda.is_cuda(scores)
+    score_arr = cuda.check_scores(scores) if on_gpu else to_numpy(scores, "scores")
     require_ndim(score_arr, 1, "scores", "(N,)")
-    require_float(score_arr, "scores")
+    if not on_gpu:
+        require_float(score_arr, "scores")
     if score_arr.shape[0] != box_arr.shape[0]:
         msg = (
             f"scores: expected {box_arr.shape[0]} values (one per row of boxes), "
@@ -250,6 +263,8 @@ def window_map(boxes: Any, scores: ArrayT, height: int, width: int) -> ArrayT:
         raise ValueError(msg)
     height = _integer(height, "height", 0)
     width = _integer(width, "width", 0)
+    if on_gpu:
+        return cuda.window_map(box_arr, scores, height, width)
     score_arr = np.ascontiguousarray(score_arr, dtype=np.float64)
     out = _kernels.window_map(box_arr, score_arr, height, width)
     return like(out, scores if is_torch(scores) else boxes)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from xadt import _kernels
+from xadt.kernels import cuda
 from xadt.kernels._arrays import like, require_float, require_ndim, to_numpy
 
 if TYPE_CHECKING:
@@ -137,8 +138,9 @@ def mahalanobis(x: ArrayT, mean: ArrayT, precision: ArrayT) -> ArrayT:
 
     Parameters
     ----------
-    x : numpy array or CPU torch tensor, shape (N, D), float32 or float64
-        Feature rows, in the units of ``mean``; any strides. ``N`` may be 0.
+    x : numpy array or torch tensor, shape (N, D), float32 or float64
+        Feature rows, in the units of ``mean``; any strides. ``N`` may be 0. A CUDA tensor runs
+        the CUDA kernel (the parameters are moved to its device) and gives a CUDA tensor.
     mean : array or tensor, shape (D,), float32 or float64
         Mean of the Gaussian, in the units of ``x``.
     precision : array or tensor, shape (D, D), float32 or float64
@@ -155,8 +157,9 @@ def mahalanobis(x: ArrayT, mean: ArrayT, precision: ArrayT) -> ArrayT:
     ------
     ValueError
         Naming the argument at fault: wrong number of dimensions, D = 0, column counts that
-        disagree, a non-square ``precision``, a dtype other than float32/float64, a GPU tensor,
-        non-finite entries in any argument, or a distance that overflows the dtype of ``x``.
+        disagree, a non-square ``precision``, a dtype other than float32/float64, a tensor on a
+        device other than CPU or CUDA (or on CUDA where xadt was built without it), non-finite
+        entries in any argument, or a distance that overflows the dtype of ``x``.
 
     Notes
     -----
@@ -165,6 +168,8 @@ def mahalanobis(x: ArrayT, mean: ArrayT, precision: ArrayT) -> ArrayT:
     float64 computation to about 1e-4 relative when ``precision`` has condition number <= 1e3.
     """
     fn = "mahalanobis"
+    if cuda.is_cuda(x):
+        return cuda.mahalanobis(x, mean, precision)
     xa = _matrix(x, fn, "x")
     _check_columns(xa, fn)
     n, d = xa.shape
@@ -190,8 +195,9 @@ def topn_excursion(x: ArrayT, mean: ArrayT, std: ArrayT, inv_corr: ArrayT, n: in
 
     Parameters
     ----------
-    x : numpy array or CPU torch tensor, shape (N, D), float32 or float64
-        Feature rows (e.g. per-image maximum logits); any strides. ``N`` may be 0.
+    x : numpy array or torch tensor, shape (N, D), float32 or float64
+        Feature rows (e.g. per-image maximum logits); any strides. ``N`` may be 0. A CUDA tensor
+        runs the CUDA kernel (the parameters are moved to its device) and gives a CUDA tensor.
     mean : array or tensor, shape (D,)
         Per-dimension mean, in the units of ``x``.
     std : array or tensor, shape (D,)
@@ -224,6 +230,8 @@ def topn_excursion(x: ArrayT, mean: ArrayT, std: ArrayT, inv_corr: ArrayT, n: in
     selects exactly what a float64 reference would); parameters are cast to the dtype of ``x``.
     """
     fn = "topn_excursion"
+    if cuda.is_cuda(x):
+        return cuda.topn_excursion(x, mean, std, inv_corr, _count(n, fn))
     xa = _matrix(x, fn, "x")
     _check_columns(xa, fn)
     rows, d = xa.shape
