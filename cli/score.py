@@ -136,7 +136,7 @@ def score_command(
                 progress=lambda d, t: progress.update(d),
             )
     console = Console()
-    console.print(_table(run, loaded))
+    console.print(_table(run, loaded, saved=output is not None))
     if output is not None:
         write_results(run.rows, output, overwrite=overwrite, model=loaded, skipped=run.skipped)
         console.print(f"wrote {output}", highlight=False)
@@ -144,14 +144,30 @@ def score_command(
         skipped_exit(run.summary, the_others(len(run.rows), "scored"))
 
 
-def _table(run: ScoreRun, model: Model) -> Table:
+TABLE_ROWS = 100
+"""Scans a score table shows at most: beyond it, the most anomalous (every score goes to -o)."""
+
+
+def _table(run: ScoreRun, model: Model, *, saved: bool) -> Table:
+    """The results as a table: every scan in id order, or the :data:`TABLE_ROWS` most anomalous
+    of a large run (a 10,000-row table helps nobody, and rich holds all of it in memory)."""
+    from xadt.workflows.score import ranked
+
     calibration = model.calibration
     threshold = "no threshold" if calibration is None else f"threshold {calibration.threshold:.4g}"
     flagged = sum(bool(r.flag) for r in run.rows)
+    caption = (
+        "score: anomaly score, higher = more anomalous; normal %: share of held-out normal scans "
+        "scoring lower"
+    )
+    rows = run.rows
+    if len(rows) > TABLE_ROWS:
+        rows = ranked(rows, TABLE_ROWS)
+        every = "every score is in the -o file" if saved else "pass -o FILE for every score"
+        caption = f"the {TABLE_ROWS} most anomalous of {len(run.rows)} scans; {every}. {caption}"
     table = Table(
         title=f"{model.name} ({model.path}): {len(run.rows)} scans, {flagged} flagged; {threshold}",
-        caption="score: anomaly score, higher = more anomalous; normal %: share of held-out "
-        "normal scans scoring lower",
+        caption=caption,
     )
     names = run.partial_names()
     table.add_column("id")
@@ -161,10 +177,10 @@ def _table(run: ScoreRun, model: Model) -> Table:
         table.add_column(name, justify="right")
     table.add_column("flag")
     table.add_column("patches", justify="right")
-    warned = any(row.warning for row in run.rows)
+    warned = any(row.warning for row in rows)
     if warned:
         table.add_column("warning", style="yellow")
-    for row in run.rows:
+    for row in rows:
         partial = [f"{row.partial[n]:.4g}" if n in row.partial else "—" for n in names]
         flag = (
             Text("—")

@@ -17,9 +17,9 @@ from xadt.aggregate import EMPTY_SCAN_SCORE
 from xadt.artifacts import load_model
 from xadt.cli.app import app
 from xadt.errors import XadtError
-from xadt.workflows.gallery import GALLERY_NAME, ranked, write_gallery
+from xadt.workflows.gallery import GALLERY_NAME, write_gallery
 from xadt.workflows.localize import localize_folder
-from xadt.workflows.score import ScoreRow
+from xadt.workflows.score import ScoreRow, ranked
 
 __all__ = ["store"]  # the fixture, imported for pytest
 

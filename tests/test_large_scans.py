@@ -84,3 +84,24 @@ def test_progress_inside_a_scan_shows_beside_the_bar_and_old_reporters_still_wor
     assert reporter.bar.tasks[0].fields["values"] == "bag: 64/900 windows"
     report_within(reporter, "bag", 900, 900)
     assert reporter.bar.tasks[0].fields["values"] == ""
+
+
+def test_a_large_run_shows_its_most_anomalous_scans_and_keeps_every_score(
+    store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from xadt.cli import score as score_cli
+
+    monkeypatch.setattr(score_cli, "TABLE_ROWS", 2)
+    trained(tmp_path, name="m")
+    folder = write_scans(tmp_path / "s", 4)
+    write_scans(tmp_path / "s", 1, prefix="dark", dark=0.9)
+    out = tmp_path / "r.csv"
+    result = CliRunner().invoke(
+        app, ["score", "-m", str(tmp_path / "m"), str(folder), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "the 2 most anomalous of 5 scans; every score is in the -o file" in result.stdout
+    assert "dark00" in result.stdout
+    assert len(out.read_text().splitlines()) == 6
+    alone = CliRunner().invoke(app, ["score", "-m", str(tmp_path / "m"), str(folder)])
+    assert "pass -o FILE for every score" in alone.stdout

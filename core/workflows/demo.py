@@ -140,8 +140,8 @@ def run_demo(
     """
     from xadt.synth.dataset import write_dataset
     from xadt.workflows.evaluate import evaluate, write_report
-    from xadt.workflows.gallery import DEFAULT_GALLERY_SIZE, ranked, write_gallery
-    from xadt.workflows.score import write_results
+    from xadt.workflows.gallery import DEFAULT_GALLERY_SIZE, write_gallery
+    from xadt.workflows.score import ranked, write_results
     from xadt.workflows.train import build_detector, train
 
     size = size or DemoSize()

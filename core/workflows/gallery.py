@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 from xadt.calibration import Calibration
 from xadt.outputs import write_bytes_atomic
-from xadt.workflows.score import ScoreRow
+from xadt.workflows.score import ScoreRow, ranked
 
-__all__ = ["DEFAULT_GALLERY_SIZE", "GALLERY_NAME", "ranked", "write_gallery"]
+__all__ = ["DEFAULT_GALLERY_SIZE", "GALLERY_NAME", "write_gallery"]
 
 PathLike = str | os.PathLike[str]
 
@@ -38,16 +38,6 @@ span.flag { color: #ff6b6b; font-weight: bold; }
 div.views { display: flex; flex-wrap: wrap; gap: 0.6em; }
 div.views img { max-width: 46vw; max-height: 70vh; border: 1px solid #555; }
 """
-
-
-def ranked(rows: Sequence[ScoreRow], top: int | None = DEFAULT_GALLERY_SIZE) -> list[ScoreRow]:
-    """The rows by score, highest first (ties by id), cut to the ``top`` most anomalous.
-
-    All-air scans (nothing judged) come after every judged scan: their score means "look at
-    it", not "most anomalous".
-    """
-    judged = sorted(rows, key=lambda r: (r.note != "", -r.score if r.note == "" else 0.0, r.id))
-    return judged if top is None else judged[:top]
 
 
 def write_gallery(

@@ -24,8 +24,8 @@ from xadt.errors import XadtError
 from xadt.model import Model
 from xadt.outputs import check_output_file, npy_bytes, write_bytes_atomic
 from xadt.scans import Scan, ScanFolder, as_scan_folder, full_scale, to_rgb
-from xadt.workflows.gallery import GALLERY_NAME, ranked, write_gallery
-from xadt.workflows.score import ScoreRow, score_in_chunks
+from xadt.workflows.gallery import GALLERY_NAME, write_gallery
+from xadt.workflows.score import ScoreRow, ranked, score_in_chunks
 
 __all__ = [
     "LocalizeRun",

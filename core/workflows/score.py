@@ -38,6 +38,7 @@ __all__ = [
     "ScoreRun",
     "check_results_path",
     "load_scoring_model",
+    "ranked",
     "resolve_model",
     "results_format",
     "score_folder",
@@ -325,6 +326,16 @@ def score_folder(
         msg = f"{folder.folder}: no scan could be read ({folder.summary()})"
         raise XadtError(msg)
     return ScoreRun(rows=rows, skipped=list(folder.skipped), summary=folder.summary())
+
+
+def ranked(rows: Sequence[ScoreRow], top: int | None = None) -> list[ScoreRow]:
+    """The rows by score, highest first (ties by id), cut to the ``top`` most anomalous.
+
+    All-air scans (nothing judged) come after every judged scan: their score means "look at
+    it", not "most anomalous".
+    """
+    judged = sorted(rows, key=lambda r: (r.note != "", -r.score if r.note == "" else 0.0, r.id))
+    return judged if top is None else judged[:top]
 
 
 def results_format(path: PathLike) -> Literal["csv", "json", "parquet"]:
