@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 
 from xadt.cli.app import app
 from xadt.errors import XadtError
+from xadt.host import load_registry
 from xadt.patchstore import PatchSettings, scan_patches
 from xadt.reproduce.datasets import (
     CIFAR10_CLASSES,
@@ -28,6 +29,7 @@ from xadt.reproduce.datasets import (
 from xadt.reproduce.papers import PAPER_MEANS, paper_figure
 from xadt.reproduce.protocols import PLUGINS, REDUCED_TEST_IMAGES, protocol
 from xadt.scans import Scan
+from xadt.workflows.train import build_detector
 
 runner = CliRunner()
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -199,6 +201,10 @@ def test_protocols_make_one_patch_per_image_and_reduced_tests_2000() -> None:
     assert protocol("full", "dsagan").options["epochs"] == 20
     assert "epochs" not in protocol("full", "geom").options  # the paper's rule, ceil(200/72)
     assert protocol("reduced", "geom", epochs=2).options["epochs"] == 2
+    for plugin in PLUGINS:  # every protocol's options are valid options of its detector
+        for name in ("reduced", "full"):
+            cls = load_registry().get_detector(plugin)
+            assert build_detector(cls, options=protocol(name, plugin).options).config.crop is False
     with pytest.raises(XadtError, match="no protocol for 'gaussian'; plugins: ganomaly"):
         protocol("reduced", "gaussian")
     with pytest.raises(XadtError, match="--protocol must be one of reduced, full"):
