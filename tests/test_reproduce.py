@@ -264,6 +264,22 @@ def test_reproduce_geom_on_tiny_cifar_over_two_seeds(data: Path, tmp_path: Path)
     assert all(r["n_train"] == CIFAR_TRAIN and r["n_test"] == 30 for r in entry["runs"])
 
 
+def test_reproduce_the_full_protocol_uses_every_image(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "full.json"
+    result = xadt(
+        "reproduce", "skipganomaly", "-d", "cifar10", "-c", "bird", "--protocol", "full",
+        "--epochs", "1", "--data", data, "--json", out, "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "0.448" in result.output  # seed 003 Table I, Skip-GANomaly, bird
+    (entry,) = json.loads(out.read_text())["results"]
+    assert entry["protocol"] == "full"
+    assert entry["options"]["batch_size"] == 64
+    (run,) = entry["runs"]
+    assert run["n_train"] == 9 * CIFAR_TRAIN
+    assert (run["n_test"], run["n_anomalous"]) == (9 * CIFAR_TEST + CIFAR_TRAIN + CIFAR_TEST, 11)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
