@@ -176,9 +176,8 @@ def subsample(
     """
     rng = np.random.default_rng([seed, 14])
     keep_train = _stratified(split.train, labels[split.train], train, rng)
-    positions = _stratified(
-        np.arange(len(split.test)), labels[split.test], test, rng
-    )  # positions, so the test labels follow
+    # Positions in the test part rather than indices, so that the test labels follow.
+    positions = _stratified(np.arange(len(split.test)), labels[split.test], test, rng)
     return Split(keep_train, split.test[positions], split.anomalous[positions])
 
 

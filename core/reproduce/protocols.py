@@ -125,7 +125,9 @@ class Protocol:
         test = "all" if self.test_images is None else str(self.test_images)
         epochs = self.options.get("epochs")
         parts = [f"{train} train", f"{test} test"]
-        parts.append("paper epochs" if epochs is None else f"{epochs} epochs")
+        parts.append(
+            "the paper's epochs" if epochs is None else f"{epochs} epoch" + "s" * (epochs > 1)
+        )
         if "widen" in self.options:
             parts.append(f"WRN-{self.options['depth']}-{self.options['widen']}")
         return f"{self.name}: " + ", ".join(parts)

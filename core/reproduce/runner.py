@@ -34,6 +34,7 @@ from xadt.reproduce.papers import PaperFigure, paper_figure
 from xadt.reproduce.protocols import CONVENTION, MNIST_FIT, Protocol
 from xadt.scans import Scan
 from xadt.training_data import TrainingData
+from xadt.workflows.train import build_detector
 
 __all__ = ["ClassResult", "SeedRun", "reproduce_class"]
 
@@ -157,8 +158,6 @@ def reproduce_class(
     Raises:
         XadtError: ``optimistic`` for a detector outside the GAN family, or a failed fit.
     """
-    from xadt.workflows.train import build_detector
-
     plugin = detector_cls.name
     if optimistic and CONVENTION[plugin] != "anomaly":
         msg = f"--optimistic applies to the GAN family only, not {plugin}"
@@ -184,7 +183,7 @@ def reproduce_class(
         epochs = int(protocol.options.get("epochs") or 0)
         if optimistic:
             aurocs = _epoch_by_epoch(
-                build_detector, detector_cls, protocol, data, test, split.anomalous, run, epochs
+                detector_cls, protocol, data, test, split.anomalous, run, epochs
             )
             final = aurocs[-1]
         else:
@@ -207,7 +206,6 @@ def reproduce_class(
 
 
 def _epoch_by_epoch(
-    build: Any,
     detector_cls: type[Detector],
     protocol: Protocol,
     data: TrainingData,
@@ -221,7 +219,7 @@ def _epoch_by_epoch(
     with tempfile.TemporaryDirectory(prefix="xadt-reproduce-") as folder:
         checkpoints, cache = Path(folder) / "checkpoints", Path(folder) / "cache"
         for epoch in range(1, epochs + 1):
-            detector = build(detector_cls, options={**protocol.options, "epochs": epoch})
+            detector = build_detector(detector_cls, options={**protocol.options, "epochs": epoch})
             run = context.replace(checkpoint_dir=checkpoints, resume=epoch > 1, cache_dir=cache)
             detector.fit(data, run)
             aurocs.append(_auroc(detector, test, anomalous, context))
