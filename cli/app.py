@@ -16,6 +16,7 @@ from xadt.cli.demo import demo_command
 from xadt.cli.eval import eval_command
 from xadt.cli.localize import localize_command
 from xadt.cli.plugins import plugins
+from xadt.cli.reproduce import reproduce_command
 from xadt.cli.score import score_command
 from xadt.cli.synth import synth
 from xadt.cli.train import train_command
@@ -75,6 +76,7 @@ command("score", score_command)
 command("localize", localize_command)
 command("demo", demo_command)
 command("bench", bench_command)
+command("reproduce", reproduce_command)
 
 
 def _version(value: bool) -> None:

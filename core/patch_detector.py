@@ -32,7 +32,7 @@ from xadt.detector import PatchScores, ScanResult
 from xadt.engine import TrainableDetector, TrainingOptions
 from xadt.errors import XadtError
 from xadt.outputs import remove_dead_leftovers
-from xadt.patchstore import PatchSettings, PatchStore, scan_patches, unit_patches
+from xadt.patchstore import PatchSettings, PatchStore, ScanPatches, scan_patches, unit_patches
 from xadt.scans import Scan
 from xadt.training_data import TrainingData
 
@@ -59,6 +59,12 @@ class PatchOptions(TrainingOptions):
         help="factor applied to the air-cropped scan before tiling, so that a patch holds a "
         "meaningful part of a parcel (1 = full resolution)",
         check=(lambda v: 0 < v <= 1, "a float in (0, 1]"),
+    )
+    crop: bool = option(
+        True,
+        help="cut the air off each scan before tiling; False keeps the whole image (natural "
+        "images, benchmarks: with patch = the image side, stride = patch and downscale = 1, one "
+        "patch per image)",
     )
     reduction: Literal["max", "top-k mean"] = option(
         "max", help="scan score from patch scores: the worst patch, or the mean of the top_k worst"
@@ -138,7 +144,7 @@ class PatchDetector(TrainableDetector):
     def settings(self) -> PatchSettings:
         """How scans are cut into patches, for training and scoring alike."""
         c = self.config
-        return PatchSettings(patch=c.patch, stride=c.stride, downscale=c.downscale)
+        return PatchSettings(patch=c.patch, stride=c.stride, downscale=c.downscale, crop=c.crop)
 
     def batches(self, data: TrainingData, context: RunContext) -> StoreBatches:
         """Batches from patch stores of ``data`` and ``data.validation``, built once per run.
@@ -171,19 +177,43 @@ class PatchDetector(TrainableDetector):
 
         ``patches`` holds each view's windows (clipped to the view) and scores; ``maps`` a
         float32 map per view, NaN outside the parcel. A scan that is all air in every view scores
-        :data:`xadt.aggregate.EMPTY_SCAN_SCORE`, so that a person looks at it.
+        :data:`xadt.aggregate.EMPTY_SCAN_SCORE`, so that a person looks at it. Patches of
+        consecutive small scans share forward passes of up to ``score_batch`` patches (many
+        one-patch images score at batch speed); a scan's scores do not depend on its neighbours.
         """
         self.check_fitted()
-        settings = self.settings()
         progress = (context or RunContext()).progress
         results = []
         with self.inference(context) as device:
-            for scan in scans:
-                cut = scan_patches(scan, settings)
-                report = functools.partial(report_within, progress, scan.id)
-                scores, errors = self._forward(cut.patches, device, report)
-                results.append(self._result(scan, cut, scores, errors))
+            for group in self._groups(scans):
+                patches = np.concatenate([cut.patches for _, cut in group])
+                # A group of more than one batch is one large scan (and maybe a few small ones).
+                item = group[-1][0].id if len(group) == 1 else f"{len(group)} scans"
+                report = functools.partial(report_within, progress, item)
+                scores, errors = self._forward(patches, device, report)
+                offset = 0
+                for scan, cut in group:
+                    end = offset + len(cut.patches)
+                    part = None if errors is None else errors[offset:end]
+                    results.append(self._result(scan, cut, scores[offset:end], part))
+                    offset = end
         return results
+
+    def _groups(self, scans: Iterable[Scan]) -> Iterator[list[tuple[Scan, ScanPatches]]]:
+        """Consecutive scans with their cut patches, each group holding at least
+        ``score_batch`` patches (or the last scans), so memory stays one batch plus one scan."""
+        settings = self.settings()
+        group: list[tuple[Scan, ScanPatches]] = []
+        count = 0
+        for scan in scans:
+            cut = scan_patches(scan, settings)
+            group.append((scan, cut))
+            count += len(cut.patches)
+            if count >= self.config.score_batch:
+                yield group
+                group, count = [], 0
+        if group:
+            yield group
 
     def _forward(
         self, patches: np.ndarray, device: torch.device, report: Callable[[int, int], None]

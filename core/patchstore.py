@@ -72,10 +72,11 @@ class PatchSettings:
     """How scans are cut into patches.
 
     Each view is air-cropped at full resolution (``xadt.crop.crop_air``; dual-energy views on the
-    high-energy channel), the crop is downscaled by ``downscale`` (area averaging, dtype kept),
-    and the result is tiled with ``xadt.kernels.tile_boxes(h, w, patch, stride)``: evenly spaced
-    windows, the first at 0, the last flush with the edge; a side shorter than ``patch`` gets one
-    centred window whose overhang reads white air.
+    high-energy channel; with ``crop`` off the whole view is kept), the crop is downscaled by
+    ``downscale`` (area averaging, dtype kept), and the result is tiled with
+    ``xadt.kernels.tile_boxes(h, w, patch, stride)``: evenly spaced windows, the first at 0, the
+    last flush with the edge; a side shorter than ``patch`` gets one centred window whose
+    overhang reads white air.
 
     Attributes:
         patch: side of the square patches, in pixels of the downscaled view.
@@ -84,6 +85,8 @@ class PatchSettings:
         air_level: fraction of white at and above which a pixel is air.
         opening: side of the opening that removes speckle before cropping, in pixels.
         min_area: smallest object kept when cropping, as a fraction of the view's area.
+        crop: cut the air off each view first; off for images that are all content (natural
+            images such as CIFAR-10 or MNIST, where "air" means nothing).
     """
 
     patch: int = 64
@@ -92,8 +95,10 @@ class PatchSettings:
     air_level: float = 240 / 255
     opening: int = 5
     min_area: float = 0.01
+    crop: bool = True
 
     def __post_init__(self) -> None:
+        require(isinstance(self.crop, bool), "the patch store", "crop", "a boolean", self.crop)
         require(
             is_int(self.patch) and self.patch >= 1,
             "the patch store",
@@ -236,8 +241,12 @@ def scan_digest(scan: Scan) -> str:
 def _view_patches(view: np.ndarray, channel: int | None, s: PatchSettings) -> ViewPatches:
     shape = (int(view.shape[0]), int(view.shape[1]))
     try:
-        crop = crop_air(
-            view, air_level=s.air_level, opening=s.opening, min_area=s.min_area, channel=channel
+        crop = (
+            crop_air(
+                view, air_level=s.air_level, opening=s.opening, min_area=s.min_area, channel=channel
+            )
+            if s.crop
+            else CropBox(0, 0, *shape)
         )
     except EmptyScanError:
         none = np.zeros((0, view.shape[2], s.patch, s.patch), dtype=view.dtype)
