@@ -28,9 +28,10 @@ import time
 import traceback
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -392,22 +393,41 @@ COLUMNS = (
 )
 
 
-def _table(results: list[Result]) -> str:
-    rows: dict[str, list[Result]] = {}
+def outcome_table(
+    results: Sequence[Any],
+    columns: Sequence[str],
+    *,
+    names: dict[str, str] | None = None,
+    extra: dict[str, Callable[[list[Any]], str]] | None = None,
+) -> str:
+    """A Markdown table of ``results`` (anything with ``category`` and ``outcome``): a row per
+    category and one for all, counting each outcome in ``columns`` (``names`` renames outcomes),
+    then one column per ``extra`` entry computed from the row's results."""
+    rows: dict[str, list[Any]] = {}
     for r in results:
         rows.setdefault(r.category, []).append(r)
-    rows["all"] = results
-    names = {"skip": "clean skip", "intact": "read intact"}
-    head = ["category", "tried", *COLUMNS, "printed", "peak RSS MB"]
+    rows["all"] = list(results)
+    extra = extra or {}
+    head = ["category", "tried", *columns, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for category, group in rows.items():
-        counts = Counter(names.get(r.outcome, r.outcome) for r in group)
-        printed = sum(r.printed > 0 for r in group)
-        rss = max(r.rss for r in group) / 2**20
+        counts = Counter((names or {}).get(r.outcome, r.outcome) for r in group)
         label = f"**{category}**" if category == "all" else category
-        cells = [label, str(len(group)), *(str(counts[c]) for c in COLUMNS)]
-        lines.append("| " + " | ".join([*cells, str(printed), f"{rss:.0f}"]) + " |")
+        cells = [label, str(len(group)), *(str(counts[c]) for c in columns)]
+        lines.append("| " + " | ".join([*cells, *(f(group) for f in extra.values())]) + " |")
     return "\n".join(lines)
+
+
+def _table(results: list[Result]) -> str:
+    return outcome_table(
+        results,
+        COLUMNS,
+        names={"skip": "clean skip", "intact": "read intact"},
+        extra={
+            "printed": lambda group: str(sum(r.printed > 0 for r in group)),
+            "peak RSS MB": lambda group: f"{max(r.rss for r in group) / 2**20:.0f}",
+        },
+    )
 
 
 def _folder_child(folder: str, conn: mp.connection.Connection) -> None:

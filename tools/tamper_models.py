@@ -41,7 +41,6 @@ import sys
 import time
 import traceback
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import safetensors.numpy
+from hostile_corpus import outcome_table
 from PIL import Image
 
 from xadt import artifacts
@@ -772,19 +772,7 @@ COLUMNS = (
 
 
 def _table(results: list[Result]) -> str:
-    rows: dict[str, list[Result]] = {}
-    for r in results:
-        rows.setdefault(r.category, []).append(r)
-    rows["all"] = results
-    head = ["category", "variants", *COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for category, group in rows.items():
-        counts = Counter(r.outcome for r in group)
-        label = f"**{category}**" if category == "all" else category
-        lines.append(
-            "| " + " | ".join([label, str(len(group)), *(str(counts[c]) for c in COLUMNS)]) + " |"
-        )
-    return "\n".join(lines)
+    return outcome_table(results, COLUMNS)
 
 
 def _cli_sample(results: list[Result], folder: Path, out: Path, n: int) -> list[str]:
