@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+import xadt.kernels.cuda as cuda
 from xadt import _kernels
-from xadt.kernels import cuda
 from xadt.kernels._arrays import is_torch, like, require_float, require_ndim, to_numpy
 
 if TYPE_CHECKING:
