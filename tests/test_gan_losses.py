@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from xadt.plugins.dsagan.losses import dsagan_score
-from xadt.plugins.dsagan.losses import generator_loss as dsagan_loss
 from xadt.plugins.gan_common.losses import bce, discriminator_loss, l1, l2
+from xadt.plugins.gan_common.losses import feature_matching_loss as dsagan_loss
+from xadt.plugins.gan_common.losses import feature_matching_loss as skip_loss
 from xadt.plugins.gan_common.maps import pixel_errors
 from xadt.plugins.ganomaly.losses import generator_loss as ganomaly_loss
 from xadt.plugins.ganomaly.losses import latent_score
-from xadt.plugins.skipganomaly.losses import generator_loss as skip_loss
 from xadt.plugins.skipganomaly.losses import skip_score
 
 # One sample: D features f(x) = (1, 2), f(x̂) = (0, 0); image x = 0, x̂ = (1, -1, 0.5, 0);

@@ -12,10 +12,10 @@ from torch import nn
 from xadt.engine import Step
 from xadt.errors import XadtError
 from xadt.plugins.dsagan.config import DsaganConfig
-from xadt.plugins.dsagan.losses import dsagan_score, generator_loss
+from xadt.plugins.dsagan.losses import dsagan_score
 from xadt.plugins.dsagan.networks import AttentionDiscriminator, DenseSkipGenerator
 from xadt.plugins.gan_common.detector import GanDetector, frozen, signed
-from xadt.plugins.gan_common.losses import discriminator_loss
+from xadt.plugins.gan_common.losses import discriminator_loss, feature_matching_loss
 from xadt.plugins.gan_common.maps import pixel_errors
 
 __all__ = ["DsaganDetector"]
@@ -85,7 +85,7 @@ class DsaganDetector(GanDetector):
         with frozen(d):  # D's weights need no gradient in the generator's step
             with step.autocast():
                 fake_logits, f_fake = d(fake)
-                terms = generator_loss(
+                terms = feature_matching_loss(
                     fake_logits, f_real.detach(), f_fake, x, fake,
                     w_adv=c.w_adv, w_con=c.w_con, w_lat=c.w_lat, latent=c.latent_loss,
                 )  # fmt: skip

@@ -11,11 +11,11 @@ from torch import nn
 
 from xadt.engine import Step
 from xadt.plugins.gan_common.detector import GanDetector, frozen, signed
-from xadt.plugins.gan_common.losses import discriminator_loss
+from xadt.plugins.gan_common.losses import discriminator_loss, feature_matching_loss
 from xadt.plugins.gan_common.maps import pixel_errors
 from xadt.plugins.gan_common.networks import DcganDiscriminator
 from xadt.plugins.skipganomaly.config import SkipGanomalyConfig
-from xadt.plugins.skipganomaly.losses import generator_loss, skip_score
+from xadt.plugins.skipganomaly.losses import skip_score
 from xadt.plugins.skipganomaly.networks import UnetGenerator
 
 __all__ = ["SkipGanomalyDetector"]
@@ -58,7 +58,7 @@ class SkipGanomalyDetector(GanDetector):
         with frozen(d):  # D's weights need no gradient in the generator's step
             with step.autocast():
                 fake_logits, f_fake = d(fake)
-                terms = generator_loss(
+                terms = feature_matching_loss(
                     fake_logits, f_real.detach(), f_fake, x, fake,
                     w_adv=c.w_adv, w_con=c.w_con, w_lat=c.w_lat,
                 )  # fmt: skip
