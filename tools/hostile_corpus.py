@@ -312,7 +312,7 @@ def _entries(folder: Path) -> list[Case]:
 # --- reading each file in a child -------------------------------------------------------------
 
 
-def _child(path: str, base: str | None, conn: mp.connection.Connection, limit: int) -> None:
+def _child(path: str, base: str | None, limit: int, conn: mp.connection.Connection) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sink = tempfile.TemporaryFile()  # noqa: SIM115  (open until the child exits)
     os.dup2(sink.fileno(), 1)
@@ -356,11 +356,18 @@ class Result:
     seconds: float
 
 
-def _run(case: Case, folder: Path, timeout: float, limit: int) -> Result:
+def run_in_child(
+    target: Callable[..., None], args: tuple[Any, ...], timeout: float
+) -> tuple[Any, tuple[str, str] | None, float]:
+    """Run ``target(*args, conn)`` in a forked child that sends one reply on ``conn``.
+
+    Returns ``(reply, failure, seconds)``: ``failure`` is ``("hang", ...)`` when no reply came
+    within ``timeout`` (the child is killed), ``("crash", "exit N")`` when the child died
+    without one, else None.
+    """
     ctx = mp.get_context("fork")
     ours, theirs = ctx.Pipe(duplex=False)
-    base = str(folder / case.base) if case.base else None
-    child = ctx.Process(target=_child, args=(str(folder / case.file), base, theirs, limit))
+    child = ctx.Process(target=target, args=(*args, theirs))
     start = time.perf_counter()
     child.start()
     theirs.close()
@@ -369,13 +376,22 @@ def _run(case: Case, folder: Path, timeout: float, limit: int) -> Result:
     if not got:
         child.kill()
         child.join()
-        return Result(case.file, case.category, "hang", f"> {timeout:g} s", 0, 0, seconds)
+        return None, ("hang", f"> {timeout:g} s"), seconds
     try:
-        outcome, detail, printed, rss = ours.recv()
+        reply = ours.recv()
     except EOFError:
         child.join()
-        return Result(case.file, case.category, "crash", f"exit {child.exitcode}", 0, 0, seconds)
+        return None, ("crash", f"exit {child.exitcode}"), seconds
     child.join()
+    return reply, None, seconds
+
+
+def _run(case: Case, folder: Path, timeout: float, limit: int) -> Result:
+    base = str(folder / case.base) if case.base else None
+    reply, failure, seconds = run_in_child(_child, (str(folder / case.file), base, limit), timeout)
+    if failure is not None:
+        return Result(case.file, case.category, *failure, 0, 0, seconds)
+    outcome, detail, printed, rss = reply
     if outcome == "altered":
         outcome = "silently wrong" if case.tellable else "altered, format cannot tell"
     return Result(case.file, case.category, outcome, detail, printed, rss, seconds)

@@ -31,14 +31,12 @@ import hashlib
 import io
 import json
 import math
-import multiprocessing as mp
 import os
 import random
 import resource
 import shutil
 import subprocess
 import sys
-import time
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -48,7 +46,7 @@ from typing import Any
 
 import numpy as np
 import safetensors.numpy
-from hostile_corpus import outcome_table
+from hostile_corpus import outcome_table, run_in_child
 from PIL import Image
 
 from xadt import artifacts
@@ -699,7 +697,7 @@ def _entry_variants(original: Path) -> list[Variant]:
 # --- loading each variant in a child ----------------------------------------------------------
 
 
-def _child(path: str, expected: dict[str, Any], conn: Any, limit: int) -> None:
+def _child(path: str, expected: dict[str, Any], limit: int, conn: Any) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if os.geteuid() == 0:  # as root every permission variant would load
         os.setgid(65534)
@@ -735,25 +733,10 @@ class Result:
 def _run(
     variant: Variant, path: Path, expected: dict[str, Any], timeout: float, limit: int
 ) -> Result:
-    ctx = mp.get_context("fork")
-    ours, theirs = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(str(path), expected, theirs, limit))
-    start = time.perf_counter()
-    child.start()
-    theirs.close()
-    got = ours.poll(timeout)
-    seconds = time.perf_counter() - start
-    if not got:
-        child.kill()
-        child.join()
-        return Result(variant.name, variant.category, "hang", f"> {timeout:g} s", seconds)
-    try:
-        outcome, detail = ours.recv()
-    except EOFError:
-        outcome, detail = "crash", ""
-    child.join()
-    if outcome == "crash":
-        detail = f"exit {child.exitcode}"
+    reply, failure, seconds = run_in_child(_child, (str(path), expected, limit), timeout)
+    if failure is not None:
+        return Result(variant.name, variant.category, *failure, seconds)
+    outcome, detail = reply
     if outcome == "silently changed" and variant.resealed:
         outcome = "accepted as edited"
     return Result(variant.name, variant.category, outcome, detail, seconds)
