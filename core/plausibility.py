@@ -8,6 +8,8 @@ is hundreds of pixels across. A scan that fails one gets a warning, never a chan
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from xadt.scans import Scan, full_scale
@@ -41,7 +43,9 @@ def implausibility(scan: Scan) -> str:
             problems.append(f"{where}tiny ({h}x{w} px) for a parcel scan")
             continue
         # Air is bright in every channel (white in false colour; both energies of a pair).
-        raw = view.min(axis=2).astype(np.float32)
+        # Channel by channel: numpy's min over a last axis of 2 or 3 is ~10x slower.
+        raw = functools.reduce(np.minimum, (view[..., c] for c in range(view.shape[2])))
+        raw = raw.astype(np.float32)
         level = raw / np.float32(_white(view))
         if float(raw.max()) == float(raw.min()):
             problems.append(f"{where}one value throughout")
