@@ -237,8 +237,9 @@ class _Sink:
         from xadt.workflows.localize import map_scale, write_overlays
         from xadt.workflows.score import ScoreRow
 
-        self.rows.extend(ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True))
-        for scan, result in zip(batch, results, strict=True):
+        rows = [ScoreRow.from_result(r, s) for s, r in zip(batch, results, strict=True)]
+        self.rows.extend(rows)
+        for scan, result, row in zip(batch, results, rows, strict=True):
             if self.maps and not result.maps:
                 self.maps = False
                 self.notes.append(
@@ -249,7 +250,13 @@ class _Sink:
                 scale = map_scale(self.model)
                 name = self.model.name
                 written = write_overlays(
-                    scan, result, self.folder, scale, detector=name, overwrite=self.overwrite
+                    scan,
+                    result,
+                    self.folder,
+                    scale,
+                    detector=name,
+                    overwrite=self.overwrite,
+                    row=row,
                 )
                 self.images[scan.id] = [p.name for p in written if p.suffix == ".png"]
 

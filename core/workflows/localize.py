@@ -264,10 +264,12 @@ def write_overlays(
     *,
     detector: str,
     overwrite: bool = False,
+    row: ScoreRow | None = None,
 ) -> list[Path]:
     """Write ``<scan>_v<k>.png`` (overlay) and ``<scan>_v<k>.npy`` (float32 map) for each view.
 
-    Each overlay's legend opens with the scan's id, view, score, calibrated score and flag.
+    Each overlay's legend opens with the scan's id, view, score, calibrated score and flag, from
+    ``row`` (the scan's results row, made from ``result`` when not given).
 
     Raises:
         XadtError: the result carries no maps (the plugin has no localisation), or a file
@@ -290,7 +292,7 @@ def write_overlays(
         raise RuntimeError(msg)
     folder = Path(out)
     rgb = to_rgb(scan)
-    row = ScoreRow.from_result(result, scan)
+    row = row or ScoreRow.from_result(result, scan)
     short = row.caption.rpartition(" · ")[2]  # the flag, or the score
     written = []
     for k, (stem, view, amap) in enumerate(
@@ -372,11 +374,12 @@ def localize_folder(
     def write(batch: list[Scan], results: list[ScanResult]) -> None:
         nonlocal done
         for scan, result in zip(batch, results, strict=True):
+            row = ScoreRow.from_result(result, scan)
             written = write_overlays(
-                scan, result, target, scale, detector=model.name, overwrite=overwrite
+                scan, result, target, scale, detector=model.name, overwrite=overwrite, row=row
             )
             files.extend(written)
-            rows.append(ScoreRow.from_result(result, scan))
+            rows.append(row)
             images[scan.id] = [
                 p.relative_to(target).as_posix() for p in written if p.suffix == ".png"
             ]
