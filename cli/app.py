@@ -8,7 +8,9 @@ import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperOption
 
 import xadt
 from xadt.cli.bench import bench_command
@@ -21,6 +23,15 @@ from xadt.cli.score import score_command
 from xadt.cli.synth import synth
 from xadt.cli.train import train_command
 from xadt.errors import XadtError
+
+def _flag_type(option: TyperOption, ctx: click.Context) -> str | None:
+    """Type column of an option in ``--help``: nothing for an on/off flag (typer writes
+    ``<bool>``, as if the flag took a value)."""
+    return None if option.is_flag else _option_type(option, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="xadt",

@@ -104,6 +104,14 @@ def synth(
             "--line-scan", help="Fan-beam (line-scan) geometry: magnification across the belt."
         ),
     ] = False,
+    lossless: Annotated[
+        bool,
+        typer.Option(
+            "--lossless",
+            help="Write the views as the detector gives them: no console sharpening, no JPEG "
+            "compression (see docs/synth.md).",
+        ),
+    ] = False,
     check_realism: Annotated[
         bool,
         typer.Option(
@@ -150,6 +158,7 @@ def synth(
             scale=scale,
             workers=n_workers,
             line_scan=line_scan,
+            lossless=lossless,
             resume=resume,
             progress=lambda done, _total: bar.update(task, completed=done),
         )

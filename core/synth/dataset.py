@@ -72,11 +72,19 @@ def generate(
     scale: float = 1.0,
     energies: bool = False,
     line_scan: bool = False,
+    lossless: bool = False,
 ) -> SynthScan:
     """Scan ``index`` of ``split`` (a key of :data:`SPLITS`) of the data set with ``seed``."""
     threat = threat_kind(seed, index) if split == "test-threat" else None
     rng = scan_rng(seed, split, index)
-    return make_parcel(rng, threat=threat, scale=scale, energies=energies, line_scan=line_scan)
+    return make_parcel(
+        rng,
+        threat=threat,
+        scale=scale,
+        energies=energies,
+        line_scan=line_scan,
+        lossless=lossless,
+    )
 
 
 def iter_split(
@@ -96,6 +104,7 @@ class _Job:
     scale: float
     energies: bool
     line_scan: bool
+    lossless: bool
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -112,6 +121,7 @@ def _write_one(job: _Job) -> dict[str, Any]:
         scale=job.scale,
         energies=job.energies,
         line_scan=job.line_scan,
+        lossless=job.lossless,
     )
     sid = scan_id(job.split, job.index)
     folder = job.out / _FOLDERS[job.split]
@@ -181,6 +191,7 @@ def write_dataset(
     progress: Callable[[int, int], None] | None = None,
     line_scan: bool = False,
     resume: bool = False,
+    lossless: bool = False,
 ) -> dict[str, Any]:
     """Generate a data set of normal training scans and a labelled test set into ``out``.
 
@@ -197,6 +208,7 @@ def write_dataset(
         workers: processes generating scans in parallel (1: in this process).
         progress: called as ``progress(done, total)`` after every scan.
         line_scan: fan-beam (line-scan) geometry instead of parallel rays.
+        lossless: views as the detector gives them, without the console's sharpening and JPEG.
         resume: finish an interrupted run in ``out`` with the same options: scans its journal
             lists are kept, the others are made.
 
@@ -219,13 +231,14 @@ def write_dataset(
         "scale": scale,
         "energies": energies,
         "line_scan": line_scan,
+        "lossless": lossless,
         "counts": counts,
     }
     done = _resumed(out, options) if resume else {}
     if not resume:
         _prepare(out, overwrite)
     jobs = [
-        _Job(out, seed, split, i, scale, energies, line_scan)
+        _Job(out, seed, split, i, scale, energies, line_scan, lossless)
         for split, count in (
             ("train-normal", normal),
             ("test-normal", test_normal),

@@ -14,6 +14,7 @@ import numpy as np
 
 from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
+from xadt.synth.console import console
 from xadt.synth.catalogue import (
     DENSE,
     FLAT_GOODS,
@@ -31,6 +32,7 @@ from xadt.synth.parts import (
     box,
     cylinder,
     mat,
+    outline_plate,
     shell_box,
     shell_cylinder,
     spline,
@@ -58,8 +60,8 @@ WIDTH_SIGMA = 0.43
 """Log-SD of the width: the inter-quartile range is then about 507–906 px."""
 WIDTH_RANGE = (300, 1500)
 """Widths are clipped to this range, px at scale 1."""
-BLUR_MM = 1.4
-"""Detector blur, Gaussian SD in mm."""
+BLUR_MM = 0.8
+"""Detector blur, Gaussian SD in mm (about one 0.8 mm detector element)."""
 SCATTER = 0.04
 """Scattered photons reaching the detector, as a share of the photons the object removes."""
 SCATTER_MM = 60.0
@@ -76,9 +78,10 @@ DIFFICULTY_P = {"easy": 0.81, "difficult": 0.16, "unrecognisable": 0.03}
 DISASSEMBLED_P = {"easy": 0.05, "difficult": 0.35, "unrecognisable": 0.7}
 """How often a threat of each difficulty is only one part of the weapon."""
 
-ITEM_VOLUME = 2.5e6
-"""Typical bounding volume of a catalogue item, mm³: a box full to the brim holds volume/this."""
-MAX_ITEMS = 40
+ITEM_VOLUME = 1.0e6
+"""Room one packed item takes, mm³ (goods lie flat, squash and overlap, so less than their
+bounding boxes): a box full to the brim holds its volume over this."""
+MAX_ITEMS = 60
 """Most goods in one parcel."""
 PADDED_P = 0.6
 """How often the space left in a parcel is padded with void fill."""
@@ -174,7 +177,7 @@ class _Layout:
     description: dict[str, Any]
 
 
-PARCEL_KINDS = {"box": 0.55, "mailer": 0.2, "holdall": 0.15, "suitcase": 0.1}
+PARCEL_KINDS = {"box": 0.4, "mailer": 0.15, "holdall": 0.25, "suitcase": 0.2}
 """How often each kind of container is sent: a cardboard box, a padded mailer, a soft holdall or
 backpack, a suitcase with a trolley handle."""
 
@@ -205,7 +208,10 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
     size = (lx, ly, lz)
     if kind == "mailer":
         skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
-        name, shell, wall = "padded mailer", shell_box((0, 0, 0), size, 4.0, skin), 4.0
+        outline = _bag_outline(rng, lx, ly, 6.0, 0.02)  # a pillowy envelope
+        inset = outline * (1 - 8.0 / np.array([lx, ly]))
+        shell = [outline_plate(outline, lz, skin), outline_plate(inset, lz - 8, skin, sign=-1.0)]
+        name, wall = "padded mailer", 4.0
     elif kind == "box":
         wall = float(rng.uniform(3, 7))
         name = "cardboard box"
@@ -217,6 +223,8 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         name, shell, wall = _luggage(rng, kind, size)
     items = [Item(name, "parcel", shell).moved(box_rot, centre)]
     half = np.array(size) / 2 - wall
+    if kind != "box":  # keep the goods inside the rounded outline
+        half[:2] *= 0.85
     return _Layout(
         items,
         box_rot,
@@ -239,12 +247,21 @@ def _luggage(
         wall = float(rng.uniform(1.5, 3))
         skin = mat(str(rng.choice(["nylon", "polyethylene", "leather"])), rng, 0.1)
         skin = skin.with_density(skin.rho * 0.6)
-    outer, cavity = shell_box((0, 0, 0), size, wall, skin)
+    # Bags have rounded corners, a soft one bulges unevenly: the outline is a superellipse
+    # (squarer for a hard case) with a few low-frequency bumps.
+    power = float(rng.uniform(4, 7)) if kind == "suitcase" else float(rng.uniform(2.2, 3.5))
+    bumps = 0.0 if kind == "suitcase" else 0.04
+    outline = _bag_outline(rng, lx, ly, power, bumps)
+    inset = outline * (1 - 2 * wall / np.array([lx, ly]))
+    outer = outline_plate(outline, lz, skin)
+    cavity = outline_plate(inset, lz - 2 * wall, skin, sign=-1.0)
     weave = texture(rng, "weave", 0.2)
     parts = [replace(outer, texture=weave), replace(cavity, texture=weave)]
     zip_metal = mat(str(rng.choice(["nickel", "brass", "nylon"])))
     x, y, z = lx / 2 - 4, ly / 2 - 4, lz * float(rng.uniform(0.15, 0.4))
-    rim = np.array([[-x, -y, z], [x, -y, z], [x, y, z], [-x, y, z], [-x, -y, z]])
+    ring = outline[::3] * (1 - 8 / np.array([lx, ly]))  # the zip runs round the rim
+    rim = np.column_stack([ring, np.full(len(ring), z)])
+    rim = np.vstack([rim, rim[:1]])
     parts.append(zipper(rng, rim, zip_metal))
     for _ in range(int(rng.integers(0, 3))):  # pocket zips
         y0 = float(rng.uniform(-y, y))
@@ -274,6 +291,23 @@ def _luggage(
         )
         parts.append(tube(spline(strap, 30), 12, mat("nylon").with_density(0.9)))
     return ("suitcase" if kind == "suitcase" else "holdall"), parts, wall
+
+
+def _bag_outline(
+    rng: np.random.Generator, lx: float, ly: float, power: float, bumps: float
+) -> np.ndarray:
+    """(N, 2) x, y mm of a bag seen from above: a superellipse of half sizes lx/2, ly/2 with
+    exponent ``power``, its radius varied by up to about ``bumps`` (relative) in low-frequency
+    bulges, kept inside the lx × ly box."""
+    t = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    c, s = np.cos(t), np.sin(t)
+    x = np.sign(c) * np.abs(c) ** (2 / power) * lx / 2
+    y = np.sign(s) * np.abs(s) ** (2 / power) * ly / 2
+    wobble = np.ones_like(t)
+    for k in (2, 3, 5):
+        wobble += bumps / k * float(rng.normal()) * np.cos(k * t + float(rng.uniform(0, 6.3)))
+    wobble /= max(float(wobble.max()), 1.0)
+    return np.stack([x * wobble, y * wobble], axis=1)
 
 
 def _fill(
@@ -382,6 +416,7 @@ def make_parcel(
     energies: bool = False,
     dose: float = 1.0,
     line_scan: bool = False,
+    lossless: bool = False,
 ) -> SynthScan:
     """Generate one dual-view parcel scan.
 
@@ -396,6 +431,8 @@ def make_parcel(
         line_scan: project with a fan beam from a source :data:`SOURCE_MM` from the parcel's
             middle, magnifying across the belt what lies nearer the source, instead of parallel
             rays.
+        lossless: keep the detector's false-colour image; by default the views are sharpened and
+            stored as JPEG, as a scanner's console does (:mod:`xadt.synth.console`).
 
     Returns:
         The scan, its ground truth and a JSON-ready description.
@@ -457,7 +494,7 @@ def make_parcel(
             )
             for spectrum, photons in ((SPECTRUM_HIGH, photons_high), (SPECTRUM_LOW, photons_low))
         )
-        out.views.append(false_colour(t_hi, t_lo))
+        out.views.append(console(false_colour(t_hi, t_lo), view.pitch, lossless=lossless))
         if out.high is not None and out.low is not None:
             out.high.append(np.rint(t_hi * 65535).astype(np.uint16))
             out.low.append(np.rint(t_lo * 65535).astype(np.uint16))

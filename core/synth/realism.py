@@ -134,9 +134,10 @@ class WindowNet:
         import torch  # lazy: the global-feature checks above need no torch
 
         from xadt.backbones import create_backbone
+        from xadt.host import load_registry
 
         self._torch = torch
-        self.net = create_backbone("efficientnet_lite0")
+        self.net = create_backbone("efficientnet_lite0", registry=load_registry())
         self.batch = batch
 
     def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
