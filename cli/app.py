@@ -24,6 +24,7 @@ from xadt.cli.synth import synth
 from xadt.cli.train import train_command
 from xadt.errors import XadtError
 
+
 def _flag_type(option: TyperOption, ctx: click.Context) -> str | None:
     """Type column of an option in ``--help``: nothing for an on/off flag (typer writes
     ``<bool>``, as if the flag took a value)."""

@@ -14,7 +14,6 @@ import numpy as np
 
 from xadt.colour import E_HIGH, false_colour
 from xadt.scans import Scan
-from xadt.synth.console import console
 from xadt.synth.catalogue import (
     DENSE,
     FLAT_GOODS,
@@ -24,6 +23,7 @@ from xadt.synth.catalogue import (
     draw_item,
     zipper,
 )
+from xadt.synth.console import console
 from xadt.synth.parts import (
     ALONG_X,
     ALONG_Y,
