@@ -2,11 +2,12 @@
 eager float32 forward in the same run (issue 15 §3).
 
 Levers (``xadt.backbones.execution``): inference mode (xadt's forward; the reference runs the
-same layers under ``torch.no_grad``), channels-last, ``torch.compile`` (inductor), batch size, and
-bfloat16 autocast (CPU bfloat16 here; AMX/AVX-512 BF16 where the CPU has it). Each lever's
-pooled features and logits are checked against the reference (1e-4 relative for the float32
-levers). Slow; run with ``pytest benches/test_bench_backbone.py --run-slow --benchmark-enable
--s`` and pin the threads (``OMP_NUM_THREADS=2``): it prints windows/s of wall and of CPU time.
+same layers under ``torch.no_grad``), channels-last, ``torch.compile`` (inductor with freezing),
+batch size, and bfloat16 autocast (CPU bfloat16 here; AMX/AVX-512 BF16 where the CPU has it).
+Each lever's pooled features and logits are checked against the reference (1e-4 relative for the
+float32 levers). Slow; run with ``pytest benches/test_bench_backbone.py --run-slow
+--benchmark-enable -s`` and pin the threads (``OMP_NUM_THREADS=2``): it prints windows/s of wall
+and of CPU time.
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ LEVERS: list[tuple[str, Execution | None, int]] = [
     *((f"eager fp32, batch {n}", None, n) for n in (8, 32, 64)),
     *((f"+ inference_mode, batch {n}", Execution(), n) for n in (8, 32, 64)),
     *((f"+ channels_last, batch {n}", Execution(channels_last=True), n) for n in (8, 32, 64)),
-    ("+ torch.compile, batch 32", Execution(channels_last=True, compile=True), 32),
+    ("+ torch.compile, batch 32", Execution(compile=True), 32),
+    *(
+        (f"+ channels_last + torch.compile, batch {n}", Execution("float32", True, True), n)
+        for n in (32, 64)
+    ),
     ("bf16 autocast, batch 32", Execution("bfloat16"), 32),
-    ("bf16 autocast + channels_last, batch 32", Execution("bfloat16", True), 32),
-    ("bf16 + channels_last + compile, batch 32", Execution("bfloat16", True, True), 32),
+    ("bf16 + channels_last, batch 32", Execution("bfloat16", True), 32),
+    *(
+        (f"bf16 + channels_last + torch.compile, batch {n}", Execution("bfloat16", True, True), n)
+        for n in (32, 64)
+    ),
 ]
 ROUNDS = 3
 

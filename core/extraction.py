@@ -215,7 +215,7 @@ class FeatureExtractor:
         batch's outputs are collected after the next batch is launched, so the next batch is
         cut and copied while the previous one runs (scans then come out one batch later).
         """
-        runner = BackboneRunner(self.backbone, self.execution)
+        runner = BackboneRunner(self.backbone, self.execution, rows=self.batch_size)
         waiting: deque[_Job] = deque()  # every scan not yet yielded, in order
         pending: deque[_Job] = deque()  # scans with patches not yet sent to the backbone
         queued = 0

@@ -82,6 +82,12 @@ def test_compiled_forward_matches_and_pads_partial_batches() -> None:
     assert part.shape == (3, want.shape[1])
     assert _rel(full, want) < 1e-4
     assert _rel(part, want[:3]) < 1e-4
+    scans = small_scans(5)
+    compiled = FeatureExtractor(
+        TinyBackbone(), batch_size=3, execution=Execution(compile=True)
+    )  # batches of 3 and 2, the 2 padded to the extractor's batch size
+    for a, b in zip(FeatureExtractor(TinyBackbone())(scans), compiled(scans), strict=True):
+        np.testing.assert_allclose(b.pooled, a.pooled, rtol=1e-3, atol=1e-3)  # float16 steps
 
 
 def test_cpu_bfloat16_runs_and_stays_close(
