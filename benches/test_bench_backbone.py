@@ -3,7 +3,8 @@ eager float32 forward in the same run (issue 15 §3).
 
 Levers (``xadt.backbones.execution``): inference mode (xadt's forward; the reference runs the
 same layers under ``torch.no_grad``), channels-last, ``torch.compile`` (inductor with freezing),
-batch size, and bfloat16 autocast (CPU bfloat16 here; AMX/AVX-512 BF16 where the CPU has it).
+batch size, bfloat16 autocast (CPU bfloat16 here; AMX/AVX-512 BF16 where the CPU has it), and
+ONNX Runtime where ``xadt[onnx]`` is installed.
 Each lever's pooled features and logits are checked against the reference (1e-4 relative for the
 float32 levers). Slow; run with ``pytest benches/test_bench_backbone.py --run-slow
 --benchmark-enable -s`` and pin the threads (``OMP_NUM_THREADS=2``): it prints windows/s of wall
@@ -12,6 +13,7 @@ and of CPU time.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
 
@@ -39,6 +41,8 @@ LEVERS: list[tuple[str, Execution | None, int]] = [
         for n in (32, 64)
     ),
 ]
+if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnxscript"):
+    LEVERS += [(f"onnxruntime, batch {n}", Execution(backend="onnxruntime"), n) for n in (32, 64)]
 ROUNDS = 3
 
 
@@ -71,7 +75,7 @@ def _rel(got: np.ndarray, want: np.ndarray) -> float:
 
 @pytest.mark.slow
 @pytest.mark.benchmark(group="backbone")
-@pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 def test_lite0_forward_levers_against_eager_fp32(benchmark, lite0: EfficientNetLite0) -> None:
     # The machine is shared: every lever runs once per round, round after round, so a change in
     # load hits all of them alike, and CPU time is reported beside wall time.

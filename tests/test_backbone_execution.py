@@ -151,3 +151,25 @@ def test_gaussian_takes_the_settings_as_runtime_options() -> None:
     np.testing.assert_allclose(fast, plain, rtol=1e-4)
     fitted.config = dataclasses.replace(fitted.config, channels_last=False)
     assert [r.score for r in fitted.score(test)] == plain
+
+
+def test_onnxruntime_backend_is_float32_only_on_the_cpu() -> None:
+    with pytest.raises(XadtError, match=r"^The 'backend' option onnxruntime runs the float32"):
+        Execution("bfloat16", backend="onnxruntime")
+    with pytest.raises(XadtError, match=r"^The 'backend' option of .* must be one of 'torch'"):
+        Execution(backend="tensorrt")  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_onnxruntime_features_match_torch_on_lite0(
+    lite0_batch: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    x, pooled, logits = lite0_batch
+    runner = BackboneRunner(efficientnet_lite0(), Execution(backend="onnxruntime"))
+    got_pooled, got_logits = runner(x)
+    assert _rel(got_pooled, pooled) < 1e-4
+    assert _rel(got_logits, logits) < 1e-4
+    part, _ = runner(x[:1])  # the batch size is dynamic
+    assert _rel(part, pooled[:1]) < 1e-4

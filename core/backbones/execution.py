@@ -19,14 +19,19 @@ import torch
 import torch.nn.functional as F
 
 from xadt.backbones.base import Backbone, BackboneOutput
+from xadt.backbones.onnx import onnx_forward
 from xadt.config import require
 from xadt.errors import XadtError
 
-__all__ = ["PRECISIONS", "BackboneRunner", "Execution", "Precision"]
+__all__ = ["BACKENDS", "PRECISIONS", "BackboneRunner", "Backend", "Execution", "Precision"]
 
 Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 """Precisions a backbone can run in; ``float16`` needs CUDA."""
+
+Backend = Literal["torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+"""What runs the forward: torch, or ONNX Runtime (CPU, float32; the ``xadt[onnx]`` extra)."""
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -44,11 +49,15 @@ class Execution:
             weights become constants) on first use; the first batch then takes tens of seconds,
             and a partial batch is padded to the full batch size so that one compiled graph
             serves every batch.
+        backend: ``"torch"``, or ``"onnxruntime"``: the backbone exported to ONNX once per
+            process and run by ONNX Runtime on the CPU, float32 only (the other options keep
+            their defaults).
     """
 
     precision: Precision = "float32"
     channels_last: bool = False
     compile: bool = False
+    backend: Backend = "torch"
 
     def __post_init__(self) -> None:
         owner = "the backbone execution"
@@ -57,6 +66,16 @@ class Execution:
         for name in ("channels_last", "compile"):
             value = getattr(self, name)
             require(isinstance(value, bool), owner, name, "a boolean", value)
+        wanted = "one of " + ", ".join(map(repr, BACKENDS))
+        require(self.backend in BACKENDS, owner, "backend", wanted, self.backend)
+        if self.backend == "onnxruntime" and (
+            self.precision != "float32" or self.channels_last or self.compile
+        ):
+            msg = (
+                "The 'backend' option onnxruntime runs the float32 forward as ONNX Runtime "
+                "optimises it; leave precision, channels_last and compile at their defaults"
+            )
+            raise XadtError(msg)
 
     def check_device(self, device: torch.device) -> None:
         """Raise ``XadtError`` when this setting cannot run on ``device`` (float16 on a CPU)."""
@@ -64,6 +83,12 @@ class Execution:
             msg = (
                 f"The 'precision' option float16 needs a CUDA device; the backbone runs on "
                 f"{device.type}: use bfloat16 there"
+            )
+            raise XadtError(msg)
+        if self.backend == "onnxruntime" and device.type != "cpu":
+            msg = (
+                f"The 'backend' option onnxruntime runs on the CPU; the backbone is on "
+                f"{device.type}: use the torch backend there"
             )
             raise XadtError(msg)
 
@@ -97,6 +122,7 @@ class BackboneRunner:
         fmt = torch.channels_last if self.execution.channels_last else torch.contiguous_format
         backbone.to(memory_format=fmt)
         self._forward: Callable[[torch.Tensor], BackboneOutput] = backbone
+        self._onnx = onnx_forward(backbone) if self.execution.backend == "onnxruntime" else None
         if self.execution.compile:
             # Static shapes: every batch is padded to one size, so one graph serves them all.
             self._forward = torch.compile(backbone, dynamic=False)  # type: ignore[assignment]
@@ -139,6 +165,9 @@ class BackboneRunner:
             )
         if self.execution.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self._onnx is not None:
+            pooled, logits = self._onnx(x.numpy())
+            return torch.from_numpy(pooled), torch.from_numpy(logits)
         rows = x.shape[0]
         if self.execution.compile:
             x = self._padded(x)

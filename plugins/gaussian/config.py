@@ -18,7 +18,7 @@ class GaussianConfig:
     ``None`` means "choose from the training data" for ``binarize`` (G-5), ``ridge`` (G-7) and
     ``shrinkage`` (Ledoit–Wolf), and "all" for ``top_n``. After fitting, only ``mode`` and the
     runtime options (``weights``, a path whose hash is checked; ``batch_size``, ``precision``,
-    ``channels_last``, ``compile`` and ``cache``) may change.
+    ``channels_last``, ``compile``, ``backend`` and ``cache``) may change.
     """
 
     mode: Literal["appearance", "semantic", "combined"] = option(
@@ -86,6 +86,12 @@ class GaussianConfig:
         False,
         help="compile the backbone with torch.compile (inductor) at the first batch (tens of "
         "seconds), for faster batches after it",
+        runtime=True,
+    )
+    backend: Literal["torch", "onnxruntime"] = option(
+        "torch",
+        help="what runs the backbone: torch, or ONNX Runtime on the CPU in float32 (exported "
+        "once per process; pip install 'xadt[onnx]')",
         runtime=True,
     )
     cache: str | None = option(
