@@ -7,9 +7,11 @@ input size fixed) and run by ONNX Runtime's CPU provider with torch's thread cou
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -38,6 +40,22 @@ class _PooledAndLogits(nn.Module):
         return pooled, self.backbone.classifier(pooled)
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's own notices (deprecations inside torch, "torchvision is not installed"
+    for operators a backbone never uses) are not the user's to act on."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def onnx_forward(backbone: Backbone) -> OnnxForward:
     """``backbone``'s forward in ONNX Runtime: float32 (N, 3, S, S) normalised patches, S its
     input size, to float32 (pooled, logits); exported at the first call for this backbone.
@@ -59,10 +77,7 @@ def onnx_forward(backbone: Backbone) -> OnnxForward:
     size = backbone.input_size
     example = torch.zeros(2, 3, size, size)
     batch = torch.export.Dim("batch", min=1, max=65536)
-    with warnings.catch_warnings():
-        # The exporter's own deprecation notices (pytree, torch.jit) are not the user's to fix.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
+    with _quiet_exporter():
         program = torch.onnx.export(
             _PooledAndLogits(backbone).eval(),
             (example,),
