@@ -152,8 +152,8 @@ class FeatureExtractor:
         on_windows: called as ``on_windows(scan_id, done, total)`` after each backbone batch
             that holds windows of a scan too large for one batch, so a person sees a large scan
             move.
-        execution: how the backbone runs (precision, channels-last, compilation); the default
-            is the plain float32 forward.
+        execution: how the backbone runs (precision, channels-last, compilation, torch or ONNX
+            Runtime); the default is the plain float32 forward.
     """
 
     backbone: Backbone
