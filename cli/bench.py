@@ -87,8 +87,12 @@ def bench_command(
     parcels and --scans with a threat in both precisions instead.
     """
     from xadt.bench import QUICK_SIZES, KernelSizes, PrecisionCheck, check_precision, run_bench
+    from xadt.errors import XadtError
     from xadt.outputs import check_output_file, write_bytes_atomic
 
+    if precision is not None and plugin not in (None, ["gaussian"]):
+        msg = "--precision compares gaussian's scores; drop --plugin or pass --plugin gaussian"
+        raise XadtError(msg)
     if json_out is not None:
         check_output_file(json_out, overwrite=overwrite, what="--json file")
     console = Console(stderr=True)

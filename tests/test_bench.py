@@ -93,6 +93,9 @@ def test_bench_precision_names_a_bad_precision() -> None:
     result = runner.invoke(app, ["bench", "--precision", "fp8"])
     assert result.exit_code == 1
     assert "--precision: expected bfloat16 or float16, got 'fp8'" in result.stderr
+    result = runner.invoke(app, ["bench", "--precision", "bfloat16", "--plugin", "geom"])
+    assert result.exit_code == 1
+    assert "--precision compares gaussian's scores" in result.stderr
 
 
 def test_precision_check_compares_scores_and_aurocs_on_the_same_parcels() -> None:
