@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_backbone_execution import _rel
 from xadt.backbones import EfficientNetLite0, efficientnet_lite0
 from xadt.backbones.execution import BackboneRunner, Execution
 
@@ -67,10 +68,6 @@ def _eager(backbone: EfficientNetLite0) -> Callable[[np.ndarray], tuple[np.ndarr
             return pooled.numpy(), backbone.classifier(pooled).numpy()
 
     return forward
-
-
-def _rel(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
 
 
 @pytest.mark.slow

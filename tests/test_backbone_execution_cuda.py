@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_backbone_execution import _patches, _rel
 from tests.test_extraction import TinyBackbone, parcel_view
 from xadt.backbones import efficientnet_lite0
 from xadt.backbones.execution import BackboneRunner, Execution
@@ -18,14 +19,6 @@ from xadt.extraction import FeatureExtractor
 from xadt.scans import Scan
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")
-
-
-def _patches(n: int, size: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n, 3, size, size)).astype(np.float32)
-
-
-def _rel(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
 
 
 @gpu
