@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The GPU session's one script (issue 15): build xadt with its CUDA kernels on the GPU machine,
-# run the CUDA-vs-CPU kernel tests, then `xadt bench --device cuda`, and report exactly what ran.
+# run the CUDA-vs-CPU tests (kernels, then the backbone's GPU path), then `xadt bench --device
+# cuda`, then the half-precision check, then gaussian end to end at 1, 8 and 64 scans per call
+# (float32, and bfloat16 + channels_last), and report exactly what ran. GPU time is scarce, so
+# the steps run in that order and each one's figures are written as soon as it ends.
 # Usage, from the repository root: OUT=/some/folder [VENV=.venv] benches/gpu_check.sh
-# Results: $OUT/build.log, $OUT/pytest-cuda.txt, $OUT/bench-cuda.json, $OUT/bench-cuda.txt.
+# Results: $OUT/build.log, $OUT/pytest-cuda.txt, $OUT/bench-cuda.{json,txt},
+# $OUT/precision-{bfloat16,float16}.{json,txt}, $OUT/gaussian-{fp32,bf16}-N.{json,txt}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for the results}
@@ -37,10 +41,28 @@ PY
 
 echo "== CUDA kernels against the CPU kernels"
 status=0
-pytest tests/test_kernels_cuda.py -p no:cacheprovider -rs 2>&1 | tee "$OUT/pytest-cuda.txt" ||
-    status=1
+pytest tests/test_kernels_cuda.py tests/test_backbone_execution_cuda.py -p no:cacheprovider -rs \
+    2>&1 | tee "$OUT/pytest-cuda.txt" || status=1
 
 echo "== xadt bench --device cuda"
 COLUMNS=230 xadt bench --device cuda --json "$OUT/bench-cuda.json" --overwrite 2>&1 |
     tee "$OUT/bench-cuda.txt" || status=1
+
+echo "== half precision: gaussian's scores and AUROC against float32 (8 normal + 8 threat parcels)"
+for precision in bfloat16 float16; do
+    COLUMNS=230 xadt bench --device cuda --precision "$precision" --scans 8 --set channels_last=true \
+        --json "$OUT/precision-$precision.json" --overwrite 2>&1 | tee "$OUT/precision-$precision.txt" ||
+        status=1
+done
+
+echo "== gaussian end to end: 1, 8 and 64 full-size dual-view parcels per call"
+for scans in 1 8 64; do
+    COLUMNS=230 xadt bench --device cuda --plugin gaussian --scans "$scans" --set batch_size=256 \
+        --json "$OUT/gaussian-fp32-$scans.json" --overwrite 2>&1 | tee "$OUT/gaussian-fp32-$scans.txt" ||
+        status=1
+    COLUMNS=230 xadt bench --device cuda --plugin gaussian --scans "$scans" --set batch_size=256 \
+        --set precision=bfloat16 --set channels_last=true \
+        --json "$OUT/gaussian-bf16-$scans.json" --overwrite 2>&1 | tee "$OUT/gaussian-bf16-$scans.txt" ||
+        status=1
+done
 exit $status

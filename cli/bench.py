@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from xadt.bench import BenchReport
+    from xadt.bench import BenchReport, PrecisionCheck
 
 
 def bench_command(
@@ -48,6 +48,27 @@ def bench_command(
             "--quick", help="Tiny kernel inputs: checks the suite runs; no figures.", metavar=""
         ),
     ] = False,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="A detector option for every benchmarked detector (e.g. precision=bfloat16, "
+            "batch_size=64); repeatable. Name one detector with --plugin.",
+            show_default=False,
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            metavar="P",
+            help="Instead of the suite: score synthetic parcels with and without threats with "
+            "gaussian's backbone in bfloat16 or float16 and in float32, and report the largest "
+            "relative score difference and both AUROCs.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", metavar="OUT", help="Also write the figures to this JSON file."),
@@ -62,27 +83,69 @@ def bench_command(
     Mahalanobis rows, 1024 × 1000 top-n rows); detectors are fitted on 2 parcels with quick
     options (see the notes under the table) and their scoring of --scans parcels is timed.
     Every figure is the median of --repeats runs after a warm-up; CPU time counts all threads.
+    With --precision, gaussian (fitted in float32 on 8 half-size parcels) scores --scans normal
+    parcels and --scans with a threat in both precisions instead.
     """
-    from xadt.bench import QUICK_SIZES, KernelSizes, run_bench
+    from xadt.bench import QUICK_SIZES, KernelSizes, PrecisionCheck, check_precision, run_bench
+    from xadt.errors import XadtError
     from xadt.outputs import check_output_file, write_bytes_atomic
 
+    if precision is not None and plugin not in (None, ["gaussian"]):
+        msg = "--precision compares gaussian's scores; drop --plugin or pass --plugin gaussian"
+        raise XadtError(msg)
     if json_out is not None:
         check_output_file(json_out, overwrite=overwrite, what="--json file")
     console = Console(stderr=True)
     with console.status("benchmarking") as status:
-        report = run_bench(
-            device=device,
-            plugins=plugin,
-            scans=scans,
-            scale=scale,
-            sizes=QUICK_SIZES if quick else KernelSizes(),
-            repeats=repeats,
-            progress=lambda what: status.update(f"benchmarking {what}"),
-        )
-    Console(highlight=False).print(_table(report))
+        if precision is not None:
+            status.update(f"gaussian in float32 and {precision}")
+            result: BenchReport | PrecisionCheck = check_precision(
+                precision, device=device, normal=scans, threats=scans, overrides=sets or []
+            )
+        else:
+            result = run_bench(
+                device=device,
+                plugins=plugin,
+                scans=scans,
+                scale=scale,
+                sizes=QUICK_SIZES if quick else KernelSizes(),
+                repeats=repeats,
+                overrides=sets or [],
+                progress=lambda what: status.update(f"benchmarking {what}"),
+            )
+    if isinstance(result, PrecisionCheck):
+        Console(highlight=False).print(_precision_table(result))
+    else:
+        Console(highlight=False).print(_table(result))
     if json_out is not None:
-        data = json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode() + b"\n"
+        data = json.dumps(result.to_json(), indent=2, ensure_ascii=False).encode() + b"\n"
         write_bytes_atomic(json_out, data, overwrite=overwrite, what="--json file")
+
+
+def _precision_table(check: PrecisionCheck) -> Table:
+    full, half = check.timing_float32, check.timing_half
+    table = Table(
+        "precision",
+        "AUROC",
+        "scoring time",
+        *(f"max rel diff {key}" for key in check.max_rel_diff),
+        title=f"gaussian: float32 against {check.precision} on {check.device}",
+        caption=f"{check.normal} normal and {check.threats} threat parcels (half size), scored "
+        "by one float32-fitted model; time: wall (CPU of all threads)",
+    )
+    table.add_row(
+        "float32",
+        f"{check.auroc_float32:.4f}",
+        f"{_seconds(full.wall)} ({_seconds(full.cpu)})",
+        *("reference" for _ in check.max_rel_diff),
+    )
+    table.add_row(
+        check.precision,
+        f"{check.auroc_half:.4f}",
+        f"{_seconds(half.wall)} ({_seconds(half.cpu)})",
+        *(f"{v:.2e}" for v in check.max_rel_diff.values()),
+    )
+    return table
 
 
 def _rate(value: float | None) -> str:

@@ -34,10 +34,12 @@ __all__ = [
     "BenchReport",
     "BenchRow",
     "KernelSizes",
+    "PrecisionCheck",
     "Timing",
     "bench_detector",
     "bench_kernels",
     "check_device",
+    "check_precision",
     "extract_numpy",
     "mahalanobis_inputs",
     "mahalanobis_torch",
@@ -481,10 +483,18 @@ def synthetic_scans(n: int, *, seed: int, scale: float) -> list[Any]:
 
 
 def bench_detector(
-    name: str, *, device: str, scans: int, fit_scans: int, scale: float, repeats: int
+    name: str,
+    *,
+    device: str,
+    scans: int,
+    fit_scans: int,
+    scale: float,
+    repeats: int,
+    overrides: Sequence[str] = (),
 ) -> BenchRow:
-    """Fit detector ``name`` on ``fit_scans`` parcels (with :data:`DETECTOR_OPTIONS`), then time
-    its scoring of ``scans`` other parcels: one warm-up scan, then ``repeats`` rounds."""
+    """Fit detector ``name`` on ``fit_scans`` parcels (with :data:`DETECTOR_OPTIONS`, then the
+    ``--set`` pairs ``overrides``), then time its scoring of ``scans`` other parcels: one
+    warm-up scan, then ``repeats`` rounds."""
     from xadt.context import RunContext
     from xadt.training_data import TrainingData
     from xadt.workflows.train import build_detector
@@ -492,7 +502,7 @@ def bench_detector(
     context = RunContext(device=device, seed=0)
     cls = context.plugins().get_detector(name)
     options = DETECTOR_OPTIONS.get(name, {})
-    detector = build_detector(cls, options=options)
+    detector = build_detector(cls, overrides, options=options)
     detector.fit(TrainingData.from_scans(synthetic_scans(fit_scans, seed=1, scale=scale)), context)
     scored = synthetic_scans(scans, seed=2, scale=scale)
     detector.score(scored[:1], context)  # warm-up: lazy loads, allocator, kernels' first calls
@@ -509,7 +519,7 @@ def bench_detector(
         raise XadtError(msg)
     height = scored[0].views[0].shape[0]
     views = len(scored[0].views)
-    what = ", ".join(f"{k}={v}" for k, v in options.items()) or "default options"
+    what = ", ".join([*(f"{k}={v}" for k, v in options.items()), *overrides]) or "default options"
     return BenchRow(
         what=name,
         kind="detector",
@@ -519,6 +529,115 @@ def bench_detector(
         scans=scans,
         note=f"fitted on {fit_scans} parcels; {what}; time of detector.score",
     )
+
+
+@dataclass(frozen=True)
+class PrecisionCheck:
+    """gaussian's scores with the backbone in half precision against float32 on the same scans.
+
+    Attributes:
+        precision: the half precision (``bfloat16`` or ``float16``).
+        device: where the backbone ran.
+        normal: normal test parcels scored.
+        threats: parcels with a threat scored.
+        max_rel_diff: per score (``score`` and each partial score), the largest
+            ``|half - float32| / |float32|`` over the parcels.
+        auroc_float32: AUROC of the scan scores (threat against normal) under float32.
+        auroc_half: the same under ``precision``.
+        timing_float32: wall and CPU seconds of scoring every parcel under float32.
+        timing_half: the same under ``precision``.
+    """
+
+    precision: str
+    device: str
+    normal: int
+    threats: int
+    max_rel_diff: dict[str, float]
+    auroc_float32: float
+    auroc_half: float
+    timing_float32: Timing
+    timing_half: Timing
+
+    def to_json(self) -> dict[str, Any]:
+        """The check as JSON-ready values."""
+        return dataclasses.asdict(self)
+
+
+def check_precision(
+    precision: str = "bfloat16",
+    *,
+    device: str = "cpu",
+    fit_scans: int = 8,
+    normal: int = 8,
+    threats: int = 8,
+    scale: float = 0.5,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+) -> PrecisionCheck:
+    """Fit ``gaussian`` (float32, :data:`DETECTOR_OPTIONS`) on synthetic normal parcels, then
+    score ``normal`` normal parcels and ``threats`` parcels with a threat (``xadt.synth``, data
+    set ``seed``) with the backbone in float32 and in ``precision``, and compare.
+
+    Only scoring changes precision: the fitted model is the same, as when a user scores a
+    float32 model with ``--set precision=...``. ``overrides`` are further ``--set`` pairs
+    (e.g. ``channels_last=true``) applied to both runs.
+
+    Raises:
+        XadtError: a precision other than bfloat16 or float16, or one the device cannot run.
+    """
+    if precision not in ("bfloat16", "float16"):
+        msg = f"--precision: expected bfloat16 or float16, got {precision!r}"
+        raise XadtError(msg)
+    from xadt.context import RunContext
+    from xadt.metrics import auroc
+    from xadt.synth.dataset import iter_split
+    from xadt.training_data import TrainingData
+    from xadt.workflows.train import build_detector
+
+    context = RunContext(device=device, seed=0)
+    cls = context.plugins().get_detector("gaussian")
+    detector = build_detector(cls, overrides, options=DETECTOR_OPTIONS["gaussian"])
+    train = [s.to_scan(i) for i, s in iter_split(seed, "train-normal", fit_scans, scale=scale)]
+    detector.fit(TrainingData.from_scans(train), context)
+    scans = [
+        s.to_scan(i)
+        for split, n in (("test-normal", normal), ("test-threat", threats))
+        for i, s in iter_split(seed, split, n, scale=scale)
+    ]
+    labels = [0] * normal + [1] * threats
+    fitted_config = detector.config
+    runs = {}
+    for name in ("float32", precision):
+        detector.config = dataclasses.replace(fitted_config, precision=name)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        results = detector.score(scans, context)
+        _synchroniser(device)()
+        timing = Timing(time.perf_counter() - wall0, time.process_time() - cpu0, 1, 1)
+        runs[name] = (results, timing)
+    detector.config = fitted_config
+    (full, full_time), (half, half_time) = runs["float32"], runs[precision]
+    names = ["score", *full[0].partial]
+    diffs = {
+        key: _agreement(
+            [_value(r, key) for r in half], [_value(r, key) for r in full], rtol=0, atol=1e-12
+        )[0]
+        for key in names
+    }
+    return PrecisionCheck(
+        precision=precision,
+        device=device,
+        normal=normal,
+        threats=threats,
+        max_rel_diff=diffs,
+        auroc_float32=auroc(labels, [r.score for r in full]),
+        auroc_half=auroc(labels, [r.score for r in half]),
+        timing_float32=full_time,
+        timing_half=half_time,
+    )
+
+
+def _value(result: Any, key: str) -> float:
+    return float(result.score if key == "score" else result.partial[key])
 
 
 def _synchroniser(device: str) -> Callable[[], Any]:
@@ -556,10 +675,12 @@ def run_bench(
     scale: float = 1.0,
     sizes: KernelSizes | None = None,
     repeats: int = 3,
+    overrides: Sequence[str] = (),
     progress: Callable[[str], None] = lambda _: None,
 ) -> BenchReport:
     """Run the suite: the four kernels, then each detector in ``plugins`` (None: every installed
-    one). ``progress`` is told what runs next.
+    one), with the ``--set`` pairs ``overrides`` on top of its quick options. ``progress`` is
+    told what runs next.
 
     Raises:
         XadtError: an unusable device, an unknown detector, or a detector that fails.
@@ -584,6 +705,7 @@ def run_bench(
                 fit_scans=fit_scans,
                 scale=scale,
                 repeats=repeats,
+                overrides=overrides,
             )
         )
     return report

@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_save
 
 from xadt.backbones.base import Backbone
+from xadt.backbones.execution import BackboneRunner, Execution
 from xadt.crop import CropBox, EmptyScanError, crop_air
 from xadt.scans import Scan, to_rgb
 from xadt.tiling import patches_of, tile_view
@@ -151,6 +152,8 @@ class FeatureExtractor:
         on_windows: called as ``on_windows(scan_id, done, total)`` after each backbone batch
             that holds windows of a scan too large for one batch, so a person sees a large scan
             move.
+        execution: how the backbone runs (precision, channels-last, compilation, torch or ONNX
+            Runtime); the default is the plain float32 forward.
     """
 
     backbone: Backbone
@@ -161,6 +164,7 @@ class FeatureExtractor:
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     cache_hits: int = 0
     on_windows: Callable[[str, int, int], None] | None = None
+    execution: Execution = field(default_factory=Execution)
 
     def __post_init__(self) -> None:
         if self.cache_dir is not None:
@@ -179,13 +183,16 @@ class FeatureExtractor:
 
     @property
     def key(self) -> str:
-        """What the features depend on besides the pixels: backbone, weights, tiling and the
-        handling of views without a parcel."""
+        """What the features depend on besides the pixels: backbone, weights, tiling, the
+        handling of views without a parcel and a half precision (float32 adds nothing, so
+        caches written before precisions existed stay valid)."""
         settings = {
             "backbone": self.backbone.name,
             "weights": self.backbone.weights_id,
             "empty_views": self.empty_views,
         }
+        if self.execution.precision != "float32":
+            settings["precision"] = self.execution.precision
         settings.update(vars(self.tiling))
         text = json.dumps(settings, sort_keys=True)
         return f"{self.backbone.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
@@ -204,11 +211,15 @@ class FeatureExtractor:
     def __call__(self, scans: Iterable[Scan]) -> Iterator[ScanFeatures]:
         """Features of each scan in turn, in order; each scan is read once and not kept.
 
-        Reading the scans (advancing ``scans``) is timed as the ``read`` stage.
+        Reading the scans (advancing ``scans``) is timed as the ``read`` stage. On a GPU a
+        batch's outputs are collected after the next batch is launched, so the next batch is
+        cut and copied while the previous one runs (scans then come out one batch later).
         """
+        runner = BackboneRunner(self.backbone, self.execution, rows=self.batch_size)
         waiting: deque[_Job] = deque()  # every scan not yet yielded, in order
         pending: deque[_Job] = deque()  # scans with patches not yet sent to the backbone
         queued = 0
+        running: _Batch | None = None  # launched, outputs not yet collected
         for scan in self._read(scans):
             job = self._start(scan)
             waiting.append(job)
@@ -216,11 +227,12 @@ class FeatureExtractor:
                 pending.append(job)
                 queued += job.n
             while queued >= self.batch_size:
-                queued -= self._run_batch(pending)
+                queued -= (running := self._step(runner, pending, running)).rows
             while waiting and waiting[0].features is not None:
                 yield waiting.popleft().done()
         while pending:
-            self._run_batch(pending)
+            running = self._step(runner, pending, running)
+        self._collect(runner, running)
         while waiting:
             yield waiting.popleft().done()
 
@@ -301,8 +313,19 @@ class FeatureExtractor:
         except EmptyScanError:
             return None
 
-    def _run_batch(self, pending: deque[_Job]) -> int:
-        """Run the backbone on up to ``batch_size`` queued patches; return how many it ran."""
+    def _step(self, runner: BackboneRunner, pending: deque[_Job], running: _Batch | None) -> _Batch:
+        """Launch the next batch, then collect the running one; return what now runs. On a CPU
+        the forward is done when it returns, so the new batch is collected at once too (and
+        the batch returned has no outputs left to hand out)."""
+        launched = self._launch(runner, pending)
+        self._collect(runner, running)
+        if not runner.cuda:
+            self._collect(runner, launched)
+            return _Batch(launched.owners, None)
+        return launched
+
+    def _launch(self, runner: BackboneRunner, pending: deque[_Job]) -> _Batch:
+        """Cut up to ``batch_size`` queued patches and launch the backbone on them."""
         parts: list[np.ndarray] = []
         owners: list[tuple[_Job, int]] = []
         room = self.batch_size
@@ -317,14 +340,24 @@ class FeatureExtractor:
             if job.sent == job.n:
                 pending.popleft()
                 job.tiles = []  # every patch is cut: the views can go
-        batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        batch = runner.stage(parts)
         del parts
         self.timings["extract"] += time.perf_counter() - start
         start = time.perf_counter()
-        pooled, logits = self._forward(batch)
+        outputs = runner.launch(batch)
+        self.timings["backbone"] += time.perf_counter() - start
+        return _Batch(owners, outputs)
+
+    def _collect(self, runner: BackboneRunner, batch: _Batch | None) -> None:
+        """Hand a launched batch's outputs to the scans they belong to; nothing for None or a
+        batch whose outputs are handed out."""
+        if batch is None or batch.outputs is None:
+            return
+        start = time.perf_counter()
+        pooled, logits = runner.collect(batch.outputs)
         self.timings["backbone"] += time.perf_counter() - start
         offset = 0
-        for job, take in owners:
+        for job, take in batch.owners:
             job.outputs.append((pooled[offset : offset + take], logits[offset : offset + take]))
             offset += take
             job.received += take
@@ -332,7 +365,6 @@ class FeatureExtractor:
                 self.on_windows(job.scan_id, job.received, job.n)
             if job.received == job.n:
                 self._finish(job)
-        return offset
 
     def _patches(self, job: _Job, first: int, count: int) -> list[np.ndarray]:
         """Patches ``first .. first + count - 1`` of a job, cut from its views now."""
@@ -352,17 +384,6 @@ class FeatureExtractor:
                 )
             offset += len(boxes)
         return parts
-
-    def _forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        size = self.backbone.input_size
-        device = next(self.backbone.parameters()).device
-        batch = torch.from_numpy(np.ascontiguousarray(patches)).to(device)
-        if batch.shape[-1] != size:
-            batch = torch.nn.functional.interpolate(
-                batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-            )
-        out = self.backbone(batch)
-        return out.pooled.cpu().numpy(), out.logits.cpu().numpy()
 
     def _finish(self, job: _Job) -> None:
         d, c = self.backbone.feature_dims
@@ -392,6 +413,19 @@ class FeatureExtractor:
             start = time.perf_counter()
             _write_cache(job.cache_file, job.features)
             self.timings["cache"] += time.perf_counter() - start
+
+
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """A launched backbone batch: which scans its rows belong to, and its outputs (None once
+    they are handed out)."""
+
+    owners: list[tuple[_Job, int]]
+    outputs: tuple[torch.Tensor, torch.Tensor] | None
+
+    @property
+    def rows(self) -> int:
+        return sum(take for _, take in self.owners)
 
 
 @dataclass(eq=False)

@@ -80,3 +80,31 @@ def test_bench_names_an_unknown_device() -> None:
     result = runner.invoke(app, ["bench", "--device", "tpu"])
     assert result.exit_code == 1
     assert result.stderr == "error: --device: expected cpu or cuda, got 'tpu'\n"
+
+
+def test_bench_passes_set_to_the_detector_and_names_a_bad_option() -> None:
+    result = runner.invoke(app, [*QUICK, "--set", "nonsense=1"])
+    assert result.exit_code == 1
+    assert "baseline has no option 'nonsense'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bench_precision_names_a_bad_precision() -> None:
+    result = runner.invoke(app, ["bench", "--precision", "fp8"])
+    assert result.exit_code == 1
+    assert "--precision: expected bfloat16 or float16, got 'fp8'" in result.stderr
+    result = runner.invoke(app, ["bench", "--precision", "bfloat16", "--plugin", "geom"])
+    assert result.exit_code == 1
+    assert "--precision compares gaussian's scores" in result.stderr
+
+
+def test_precision_check_compares_scores_and_aurocs_on_the_same_parcels() -> None:
+    from xadt.bench import check_precision
+
+    check = check_precision("bfloat16", fit_scans=3, normal=2, threats=2, scale=0.25)
+    assert (check.normal, check.threats, check.device) == (2, 2, "cpu")
+    assert set(check.max_rel_diff) == {"score", "appearance", "semantic"}
+    assert all(0 < d < 1 for d in check.max_rel_diff.values())  # bfloat16 moves, but a little
+    assert 0 <= check.auroc_float32 <= 1
+    assert 0 <= check.auroc_half <= 1
+    assert check.to_json()["timing_half"]["wall"] > 0

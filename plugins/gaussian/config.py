@@ -16,8 +16,9 @@ class GaussianConfig:
     """Options of the ``gaussian`` detector; every field has a default and a checked range.
 
     ``None`` means "choose from the training data" for ``binarize`` (G-5), ``ridge`` (G-7) and
-    ``shrinkage`` (Ledoit–Wolf), and "all" for ``top_n``. After fitting, only ``mode``,
-    ``batch_size``, ``cache`` and ``weights`` (a path; the weights' hash is checked) may change.
+    ``shrinkage`` (Ledoit–Wolf), and "all" for ``top_n``. After fitting, only ``mode`` and the
+    runtime options (``weights``, a path whose hash is checked; ``batch_size``, ``precision``,
+    ``channels_last``, ``compile``, ``backend`` and ``cache``) may change.
     """
 
     mode: Literal["appearance", "semantic", "combined"] = option(
@@ -67,6 +68,30 @@ class GaussianConfig:
         32,
         help="patches per backbone call (patches of several scans share a call)",
         check=(lambda v: v >= 1, "an integer >= 1"),
+        runtime=True,
+    )
+    precision: Literal["float32", "bfloat16", "float16"] = option(
+        "float32",
+        help="precision of the backbone's forward: float32 (exact), bfloat16 (autocast, CPU or "
+        "CUDA) or float16 (autocast, CUDA only); half precision moved scores by up to 8% in "
+        "a CPU bfloat16 check (benches/README.md)",
+        runtime=True,
+    )
+    channels_last: bool = option(
+        False,
+        help="run the backbone's convolutions on channels-last (NHWC) tensors",
+        runtime=True,
+    )
+    compile: bool = option(
+        False,
+        help="compile the backbone with torch.compile (inductor) at the first batch (tens of "
+        "seconds), for faster batches after it",
+        runtime=True,
+    )
+    backend: Literal["torch", "onnxruntime"] = option(
+        "torch",
+        help="what runs the backbone: torch, or ONNX Runtime on the CPU in float32 (exported "
+        "once per process; pip install 'xadt[onnx]')",
         runtime=True,
     )
     cache: str | None = option(

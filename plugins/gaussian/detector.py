@@ -345,7 +345,8 @@ class GaussianDetector(ShardedFit, Detector):
     def from_state(cls, config: GaussianConfig, state: DetectorState) -> Self:
         """Rebuild a fitted detector from ``config`` and a :meth:`state` result.
 
-        Only ``mode``, ``batch_size``, ``cache`` and ``weights`` may differ from the config the
+        Only ``mode`` and the runtime options (``batch_size``, ``precision``, ``channels_last``,
+        ``compile``, ``backend``, ``cache`` and ``weights``) may differ from the config the
         model was fitted with. The backbone is built at the first ``score``, which checks that
         its weights are the ones the model was fitted on (same ``weights_id``, a SHA-256 of the
         weights file).
@@ -431,6 +432,7 @@ class GaussianDetector(ShardedFit, Detector):
     def _extractor(
         self, backbone: Backbone, cache: Path | None, context: RunContext
     ) -> FeatureExtractor:
+        from xadt.backbones.execution import Execution
         from xadt.extraction import FeatureExtractor, Tiling
 
         c = self.config
@@ -448,6 +450,7 @@ class GaussianDetector(ShardedFit, Detector):
             cache_dir=cache,
             empty_views="keep",
             on_windows=functools.partial(report_within, context.progress),
+            execution=Execution(c.precision, c.channels_last, c.compile, c.backend),
         )
 
     def _semantic_dims(self, backbone: Backbone) -> np.ndarray:
