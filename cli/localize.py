@@ -63,6 +63,16 @@ def localize_command(
         int,
         typer.Option("--top", min=1, metavar="N", help="Scans shown in the --html gallery."),
     ] = 50,
+    smooth: Annotated[
+        float,
+        typer.Option(
+            "--smooth",
+            min=0.0,
+            metavar="PX",
+            help="Smooth the maps in the overlays by a Gaussian of this SD in pixels (the .npy "
+            "maps stay as the detector made them).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Localise anomalies: an overlay and a float32 map per view, on the model's fixed scale.
 
@@ -89,6 +99,7 @@ def localize_command(
             overwrite=overwrite,
             progress=lambda d, t: progress.update(d),
             gallery=top if html else None,
+            smooth=smooth,
         )
     console = Console()
     console.print(

@@ -24,6 +24,7 @@ from xadt.workflows.localize import (
     localize_folder,
     map_scale,
     render_overlay,
+    smoothed,
 )
 from xadt.workflows.score import ScoreRow
 
@@ -226,3 +227,40 @@ def test_cli_localize(store: Path, tmp_path: Path) -> None:
     assert "Traceback" not in no_maps.output + again.output
     usage = runner.invoke(app, ["localize", "-m", str(tmp_path / "model"), str(scans)])
     assert usage.exit_code == 2
+
+
+def test_smoothed_spreads_a_spike_and_keeps_unscored_pixels_out() -> None:
+    amap = np.zeros((21, 21), np.float32)
+    amap[10, 10] = 1.0
+    amap[:, :3] = np.nan  # unscored: must neither pull the average down nor get a value
+    out = smoothed(amap, 2.0)
+    assert np.isnan(out[:, :3]).all()
+    assert not np.isnan(out[:, 3:]).any()
+    assert 0 < out[10, 10] < 1
+    assert out[10, 12] > 0
+    assert out[:, 3:].sum() == pytest.approx(1.0, rel=0.05)  # the spike is spread, not lost
+    edge = np.ones((8, 8), np.float32)
+    edge[:, :4] = np.nan
+    assert np.allclose(smoothed(edge, 3.0)[:, 4:], 1.0)  # NaN-aware: a flat map stays flat
+    assert smoothed(amap, 0.0) is amap
+
+
+def test_cli_localize_smooth_changes_the_overlay_not_the_map(store: Path, tmp_path: Path) -> None:
+    scans = write_scans(tmp_path / "scans", 2, seed=3)
+    model = trained(tmp_path)
+    outs = []
+    for name, extra in (("plain", []), ("smooth", ["--smooth", "4"])):
+        out = tmp_path / name
+        args = ["localize", "-m", str(model), str(scans), "-o", str(out), *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    png = sorted(p.name for p in outs[0].glob("*.png"))
+    assert png
+    assert png == sorted(p.name for p in outs[1].glob("*.png"))
+    for name in png:
+        stem = name.removesuffix(".png")
+        plain, smooth = (np.load(o / f"{stem}.npy") for o in outs)
+        assert np.array_equal(plain, smooth, equal_nan=True)
+        images = [np.asarray(Image.open(o / name)) for o in outs]
+        assert images[0].shape == images[1].shape

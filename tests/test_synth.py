@@ -13,6 +13,7 @@ from xadt.cli.app import app
 from xadt.colour import attenuation_ratio, false_colour
 from xadt.errors import XadtError
 from xadt.synth import THREATS, dataset, make_parcel, realism, write_dataset
+from xadt.synth.console import console
 from xadt.synth.dataset import generate, scan_rng
 from xadt.synth.materials import MATERIALS
 from xadt.synth.realism import baseline_aurocs
@@ -608,3 +609,33 @@ def test_cli_synth_ctrl_c_says_how_to_resume(
     assert "resume with: xadt " in result.stderr
     assert result.stderr.rstrip().endswith("--resume")
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- the console
+
+
+def test_console_sharpens_and_stores_jpeg_unless_lossless() -> None:
+    rng = np.random.default_rng(4)
+    lossless = make_parcel(scan_rng(2, "test-normal", 0), scale=SMALL, lossless=True)
+    stored = make_parcel(scan_rng(2, "test-normal", 0), scale=SMALL)
+    for raw, out in zip(lossless.views, stored.views, strict=True):
+        assert out.shape == raw.shape
+        assert out.dtype == np.uint8
+        diff = np.abs(out.astype(int) - raw.astype(int))
+        assert 0 < diff.mean() < 6  # the same parcel, a little changed
+    # The unsharp mask steepens an edge: the dark side gets darker, the light side lighter.
+    step = np.full((64, 64, 3), 230, np.uint8)
+    step[:, 32:] = 90
+    sharp = console(step, 1.0)
+    assert sharp[32, 28].mean() > 232
+    assert sharp[32, 36].mean() < 88
+    assert console(step, 1.0, lossless=True) is step
+    noise = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    assert np.array_equal(console(noise, 1.0), console(noise, 1.0))  # deterministic
+
+
+def test_window_net_builds_the_default_backbone() -> None:
+    pooled, logits = realism.WindowNet()(np.full((1, 224, 224, 3), 200, np.uint8))
+    assert pooled.shape == (1, 1280)
+    assert logits.shape == (1, 1000)
+    assert np.isfinite(pooled).all()

@@ -210,7 +210,10 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
         skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
         outline = _bag_outline(rng, lx, ly, 6.0, 0.02)  # a pillowy envelope
         inset = outline * (1 - 8.0 / np.array([lx, ly]))
-        shell = [outline_plate(outline, lz, skin), outline_plate(inset, lz - 8, skin, sign=-1.0)]
+        shell = [
+            outline_plate(outline, lz, skin, pitch=_BAG_PITCH),
+            outline_plate(inset, lz - 8, skin, sign=-1.0, pitch=_BAG_PITCH),
+        ]
         name, wall = "padded mailer", 4.0
     elif kind == "box":
         wall = float(rng.uniform(3, 7))
@@ -253,8 +256,8 @@ def _luggage(
     bumps = 0.0 if kind == "suitcase" else 0.04
     outline = _bag_outline(rng, lx, ly, power, bumps)
     inset = outline * (1 - 2 * wall / np.array([lx, ly]))
-    outer = outline_plate(outline, lz, skin)
-    cavity = outline_plate(inset, lz - 2 * wall, skin, sign=-1.0)
+    outer = outline_plate(outline, lz, skin, pitch=_BAG_PITCH)
+    cavity = outline_plate(inset, lz - 2 * wall, skin, sign=-1.0, pitch=_BAG_PITCH)
     weave = texture(rng, "weave", 0.2)
     parts = [replace(outer, texture=weave), replace(cavity, texture=weave)]
     zip_metal = mat(str(rng.choice(["nickel", "brass", "nylon"])))
@@ -281,7 +284,7 @@ def _luggage(
         parts.append(box((-lx * 0.4, 0, -lz / 2 + 8), (40, ly * 0.65, 3), mat("steel")))
         for sy in (-1, 1):
             for sx in (-1, 1) if rng.random() < 0.5 else (-1,):
-                at = (sx * (lx / 2 - 25), sy * (ly / 2 - 25), -lz / 2 + 20)
+                at = (sx * (lx * 0.4 - 25), sy * (ly * 0.4 - 25), -lz / 2 + 20)  # inside the rim
                 parts.append(cylinder(at, 22, 18, mat("rubber"), ALONG_Y))
                 parts.append(cylinder(at, 4, 30, mat("steel"), ALONG_Y))
                 parts.append(box(at, (50, 40, 40), mat("plastic")))
@@ -291,6 +294,10 @@ def _luggage(
         )
         parts.append(tube(spline(strap, 30), 12, mat("nylon").with_density(0.9)))
     return ("suitcase" if kind == "suitcase" else "holdall"), parts, wall
+
+
+_BAG_PITCH = 2.0
+"""Sampling of a bag's outline, mm: its curves are smooth, and its walls are a few mm thick."""
 
 
 def _bag_outline(

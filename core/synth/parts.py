@@ -213,19 +213,24 @@ def polygon(
     sub = 2  # 2×2 supersampling gives the outline anti-aliased edges
     xs = lo[0] + (np.arange(w * sub) + 0.5) * pitch / sub
     ys = lo[1] + (np.arange(h * sub) + 0.5) * pitch / sub
-    inside = np.zeros((h * sub, w * sub), dtype=bool)
-    # Even-odd rule over every ring's edges: a hole's edges toggle its inside back off.
+    # Even-odd rule over every ring's edges: a hole's edges toggle its inside back off. A pixel
+    # is inside when an odd number of edges cross its row to its right.
     rings = [pts, *(np.asarray(h, dtype=np.float64) for h in holes)]
     x0 = np.concatenate([r[:, 0] for r in rings])
     y0 = np.concatenate([r[:, 1] for r in rings])
     x1 = np.concatenate([np.roll(r[:, 0], -1) for r in rings])
     y1 = np.concatenate([np.roll(r[:, 1], -1) for r in rings])
-    for ax, ay, bx, by in zip(x0, y0, x1, y1, strict=True):
-        if ay == by:
-            continue
-        crosses = (ys[:, None] >= min(ay, by)) & (ys[:, None] < max(ay, by))
-        xcross = ax + (ys[:, None] - ay) * (bx - ax) / (by - ay)
-        inside ^= crosses & (xs[None, :] < xcross)
+    slanted = y0 != y1
+    ax, ay, bx, by = x0[slanted], y0[slanted], x1[slanted], y1[slanted]
+    crosses = (ys[:, None] >= np.minimum(ay, by)) & (ys[:, None] < np.maximum(ay, by))
+    rows, edges = np.nonzero(crosses)
+    a_x, a_y, b_x, b_y = ax[edges], ay[edges], bx[edges], by[edges]
+    xcross = a_x + (ys[rows] - a_y) * (b_x - a_x) / (b_y - a_y)
+    first_right = np.searchsorted(xs, xcross, side="left")  # pixels before it lie left
+    n_cols = w * sub
+    hits = np.bincount(rows * (n_cols + 1) + first_right, minlength=h * sub * (n_cols + 1))
+    right_of = np.cumsum(hits.reshape(h * sub, n_cols + 1)[:, ::-1], axis=1)[:, ::-1]
+    inside = (right_of[:, 1:] % 2).astype(bool)
     mask = inside.reshape(h, sub, w, sub).mean(axis=(1, 3)).astype(np.float32)
     centre = lo + np.array([w, h]) * pitch / 2
     return mask, centre
@@ -287,13 +292,15 @@ def outline_plate(
     rot: np.ndarray | None = None,
     texture: Texture | None = None,
     sign: float = 1.0,
+    pitch: float = 1.0,
 ) -> Part:
     """A plate of ``thickness`` cut to the polygon ``points`` (x, y mm in the item frame, less
-    ``holes``), centred at height ``z``; ``rot`` turns it about the item's origin."""
-    mask, c = polygon(points, holes=holes)
+    ``holes``), centred at height ``z``; ``rot`` turns it about the item's origin. The outline is
+    sampled every ``pitch`` mm (coarser is cheaper for large, smooth outlines)."""
+    mask, c = polygon(points, pitch=pitch, holes=holes)
     r = np.eye(3) if rot is None else rot
     centre = r @ _v(c[0], c[1], z)
-    return plate(tuple(centre), mask, thickness, material, r, sign=sign, texture=texture)
+    return plate(tuple(centre), mask, thickness, material, r, pitch, sign=sign, texture=texture)
 
 
 def helix(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from xadt.context import RunContext
 from xadt.detector import ScanResult
@@ -163,6 +164,19 @@ def legend_height(width: int) -> int:
     return 4 * (_font_size(width) + 4)
 
 
+def smoothed(amap: np.ndarray, sigma: float) -> np.ndarray:
+    """``amap`` smoothed by a Gaussian of ``sigma`` pixels (SD); unscored (NaN) pixels take no
+    part in their neighbours' averages and stay NaN. ``sigma`` 0 returns ``amap`` itself."""
+    if sigma <= 0:
+        return amap
+    scored = ~np.isnan(amap)
+    total = ndimage.gaussian_filter(np.where(scored, amap, 0.0).astype(np.float32), sigma)
+    weight = ndimage.gaussian_filter(scored.astype(np.float32), sigma)
+    out = total / np.maximum(weight, np.float32(1e-6))
+    out[~scored] = np.nan
+    return out
+
+
 def render_overlay(
     view: np.ndarray,
     amap: np.ndarray,
@@ -265,11 +279,14 @@ def write_overlays(
     detector: str,
     overwrite: bool = False,
     row: ScoreRow | None = None,
+    smooth: float = 0.0,
 ) -> list[Path]:
     """Write ``<scan>_v<k>.png`` (overlay) and ``<scan>_v<k>.npy`` (float32 map) for each view.
 
     Each overlay's legend opens with the scan's id, view, score, calibrated score and flag, from
-    ``row`` (the scan's results row, made from ``result`` when not given).
+    ``row`` (the scan's results row, made from ``result`` when not given). With ``smooth`` > 0
+    the overlay shows the map smoothed by a Gaussian of that many pixels (:func:`smoothed`); the
+    ``.npy`` keeps the detector's map as it is.
 
     Raises:
         XadtError: the result carries no maps (the plugin has no localisation), or a file
@@ -303,7 +320,7 @@ def write_overlays(
         png = folder / f"{stem}.png"
         written.append(write_bytes_atomic(npy, npy_bytes(values), overwrite=overwrite, what="map"))
         captions = (f"{scan.id} view {k}: {row.caption}", row.caption, short)
-        overlay = _png_bytes(render_overlay(view, values, scale, captions))
+        overlay = _png_bytes(render_overlay(view, smoothed(values, smooth), scale, captions))
         written.append(write_bytes_atomic(png, overlay, overwrite=overwrite, what="overlay"))
     return written
 
@@ -344,6 +361,7 @@ def localize_folder(
     overwrite: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     gallery: int | None = None,
+    smooth: float = 0.0,
 ) -> LocalizeRun:
     """Score a folder of scans and write an overlay and a map per view into ``out``.
 
@@ -358,6 +376,7 @@ def localize_folder(
         progress: called as ``progress(done, total)`` after each chunk.
         gallery: also write ``out/index.html``, a ranked gallery of this many of the most
             anomalous scans (None: no gallery).
+        smooth: Gaussian SD, in pixels, of the smoothing of the maps in the overlays (0: none).
 
     Raises:
         XadtError: no calibration, a plugin without maps, an existing output without
@@ -376,7 +395,14 @@ def localize_folder(
         for scan, result in zip(batch, results, strict=True):
             row = ScoreRow.from_result(result, scan)
             written = write_overlays(
-                scan, result, target, scale, detector=model.name, overwrite=overwrite, row=row
+                scan,
+                result,
+                target,
+                scale,
+                detector=model.name,
+                overwrite=overwrite,
+                row=row,
+                smooth=smooth,
             )
             files.extend(written)
             rows.append(row)
