@@ -543,12 +543,13 @@ def test_check_realism_says_so_when_the_reference_is_absent(tmp_path: Path) -> N
     not REFERENCE_NPZ.is_file(), reason=f"no real X-ray reference at {REFERENCE_NPZ}"
 )
 def test_frechet_distance_of_the_simulator_is_below_the_old_one() -> None:
-    # The previous simulator measured 243.4 (the reference README: 243.5) on these parcels.
+    # On these parcels the first release measured 243.4 (the reference README: 243.5), the first
+    # pass of issue 8 226.7 and this simulator 163.1 (193.2 with lossless=True).
     ref = realism.Reference.load(REFERENCE_NPZ)
     views = (generate(5, "train-normal", i).views[0] for i in range(100))
     result = realism.frechet_to_reference(views, ref)
     assert result.n_images == 100
-    assert result.mean < 200
+    assert result.mean < 175
 
 
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
