@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperOption
 
@@ -25,7 +24,7 @@ from xadt.cli.train import train_command
 from xadt.errors import XadtError
 
 
-def _flag_type(option: TyperOption, ctx: click.Context) -> str | None:
+def _flag_type(option: TyperOption, ctx: Any) -> str | None:
     """Type column of an option in ``--help``: nothing for an on/off flag (typer writes
     ``<bool>``, as if the flag took a value)."""
     return None if option.is_flag else _option_type(option, ctx)
