@@ -15,7 +15,8 @@ from xadt.cli.app import app
 from xadt.context import NullProgress, RunContext
 from xadt.errors import XadtError
 from xadt.plugins.baseline import BaselineDetector
-from xadt.workflows.demo import DemoSize, check_demo_folder, run_demo
+from xadt.workflows import demo
+from xadt.workflows.demo import DEFAULT_PLUGIN, DemoSize, check_demo_folder, run_demo
 
 __all__ = ["store"]  # the fixture, imported for pytest
 
@@ -108,8 +109,25 @@ def test_demo_checks_options_before_making_parcels(store: Path, tmp_path: Path) 
     assert read_model_info(result.model).config["gain"] == 2.0
 
 
+def test_demo_options_come_before_the_users_set(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(demo.DEMO_OPTIONS, "hotspot", ("gain=3",))
+    for name, overrides, gain in (("own", [], 3.0), ("set", ["gain=2"], 2.0)):
+        result = run_demo(
+            tmp_path / name,
+            plugin="hotspot",
+            scale=0.08,
+            size=TINY,
+            workers=1,
+            overrides=overrides,
+            context=RunContext(registry=registry_with(Hotspot)),
+        )
+        assert read_model_info(result.model).config["gain"] == gain
+
+
 def test_demo_names_a_missing_plugin(tmp_path: Path) -> None:
-    with pytest.raises(XadtError, match=r"unknown plugin 'gaussian'.*pass --plugin NAME"):
+    with pytest.raises(XadtError, match=rf"unknown plugin '{DEFAULT_PLUGIN}'.*pass --plugin NAME"):
         run_demo(tmp_path / "demo", context=RunContext(registry=registry_with(BaselineDetector)))
     assert not (tmp_path / "demo").exists()
 
