@@ -44,9 +44,7 @@ def bench_command(
     ] = 1.0,
     quick: Annotated[
         bool,
-        typer.Option(
-            "--quick", help="Tiny kernel inputs: checks the suite runs; no figures.", metavar=""
-        ),
+        typer.Option("--quick", help="Tiny kernel inputs: checks the suite runs; no figures."),
     ] = False,
     sets: Annotated[
         list[str] | None,
@@ -74,7 +72,7 @@ def bench_command(
         typer.Option("--json", metavar="OUT", help="Also write the figures to this JSON file."),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing --json file.", metavar="")
+        bool, typer.Option("--overwrite", help="Replace an existing --json file.")
     ] = False,
 ) -> None:
     """Time each kernel against its reference and each detector end to end on synthetic parcels.

@@ -32,7 +32,6 @@ RecursiveOption = Annotated[
         "--recursive",
         "-r",
         help="Also read subfolders; a scan's id is then its path in the folder (day1/bag17).",
-        metavar="",
     ),
 ]
 MaxPixelsOption = Annotated[

@@ -49,7 +49,7 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace a previous demo in a non-empty DIR.", metavar=""),
+        typer.Option("--overwrite", help="Replace a previous demo in a non-empty DIR."),
     ] = False,
 ) -> None:
     """Run xadt end to end on synthetic parcels and print the evaluation.

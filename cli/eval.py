@@ -65,7 +65,7 @@ def eval_command(
     device: DeviceOption = "auto",
     cache: CacheOption = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing JSON report.", metavar="")
+        bool, typer.Option("--overwrite", help="Replace an existing JSON report.")
     ] = False,
 ) -> None:
     """Evaluate a model on labelled scans: AUROC with 95% CIs, operating points, localisation.

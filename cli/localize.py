@@ -44,16 +44,13 @@ def localize_command(
     device: DeviceOption = "auto",
     overwrite: Annotated[
         bool,
-        typer.Option(
-            "--overwrite", help="Replace existing overlays, maps and gallery.", metavar=""
-        ),
+        typer.Option("--overwrite", help="Replace existing overlays, maps and gallery."),
     ] = False,
     html: Annotated[
         bool,
         typer.Option(
             "--html",
             help="Also write OUT/index.html: a gallery of the most anomalous scans, ranked.",
-            metavar="",
         ),
     ] = False,
     recursive: RecursiveOption = False,

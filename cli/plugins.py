@@ -25,9 +25,7 @@ def plugins(
             metavar="GLOB", help="Only names matching this glob, e.g. 'gan*'.", show_default=False
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON for scripts.", metavar="")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List the installed detectors and backbones: source, version and description.
 

@@ -55,7 +55,7 @@ def score_command(
     device: DeviceOption = "auto",
     cache: CacheOption = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing results file.", metavar="")
+        bool, typer.Option("--overwrite", help="Replace an existing results file.")
     ] = False,
     recursive: RecursiveOption = False,
     max_pixels: MaxPixelsOption = None,

@@ -67,20 +67,17 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data set.")] = 0,
     energies: Annotated[
         bool,
-        typer.Option(
-            "--energies", help="Also write 16-bit high/low transmission PNGs.", metavar=""
-        ),
+        typer.Option("--energies", help="Also write 16-bit high/low transmission PNGs."),
     ] = False,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace the data set in a non-empty OUT.", metavar=""),
+        typer.Option("--overwrite", help="Replace the data set in a non-empty OUT."),
     ] = False,
     resume: Annotated[
         bool,
         typer.Option(
             "--resume",
             help="Finish an interrupted run in OUT (same options): make only the missing scans.",
-            metavar="",
         ),
     ] = False,
     scale: Annotated[

@@ -78,7 +78,6 @@ def train_command(
         typer.Option(
             "--dry-run",
             help="Print the effective options and the data split; train nothing.",
-            metavar="",
         ),
     ] = False,
     cache: CacheOption = None,
@@ -150,7 +149,7 @@ def train_command(
     ] = 0,
     deterministic: Annotated[
         bool,
-        typer.Option("--deterministic", help="Ask torch for deterministic algorithms.", metavar=""),
+        typer.Option("--deterministic", help="Ask torch for deterministic algorithms."),
     ] = False,
     checkpoints: Annotated[
         Path | None,
@@ -164,12 +163,10 @@ def train_command(
     ] = None,
     resume: Annotated[
         bool,
-        typer.Option(
-            "--resume", help="Continue an interrupted training run from its checkpoint.", metavar=""
-        ),
+        typer.Option("--resume", help="Continue an interrupted training run from its checkpoint."),
     ] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing model.", metavar="")
+        bool, typer.Option("--overwrite", help="Replace an existing model.")
     ] = False,
     recursive: RecursiveOption = False,
     address: AddressOption = None,

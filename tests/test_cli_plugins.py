@@ -130,10 +130,11 @@ def test_a_detector_name_lists_its_options_help_and_presets() -> None:
     assert "griffin2019" in document["presets"]
 
 
-@pytest.mark.parametrize("name", sorted(c.name or "" for c in app.registered_commands))
+@pytest.mark.parametrize("name", ["", *sorted(c.name or "" for c in app.registered_commands)])
 def test_help_shows_flags_as_flags(name: str) -> None:
-    # An on/off flag takes no value, so --help must not give it a type such as <bool>.
-    result = runner.invoke(app, [name, "--help"], terminal_width=200)
+    # An on/off flag takes no value, so --help must not give it a type such as <bool>; "" is
+    # the top-level help with --version.
+    result = runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=200)
     assert result.exit_code == 0
     assert "--help" in result.output
     assert "<bool>" not in result.output
