@@ -24,6 +24,7 @@ from xadt.synth.catalogue import (
     zipper,
 )
 from xadt.synth.console import console
+from xadt.synth.materials import Material
 from xadt.synth.parts import (
     ALONG_X,
     ALONG_Y,
@@ -208,13 +209,9 @@ def _layout(rng: np.random.Generator, width_mm: float) -> _Layout:
     size = (lx, ly, lz)
     if kind == "mailer":
         skin = mat("bubble-wrap").with_density(float(rng.uniform(0.03, 0.08)))
+        wall = 4.0
         outline = _bag_outline(rng, lx, ly, 6.0, 0.02)  # a pillowy envelope
-        inset = outline * (1 - 8.0 / np.array([lx, ly]))
-        shell = [
-            outline_plate(outline, lz, skin, pitch=_BAG_PITCH),
-            outline_plate(inset, lz - 8, skin, sign=-1.0, pitch=_BAG_PITCH),
-        ]
-        name, wall = "padded mailer", 4.0
+        name, shell = "padded mailer", _soft_shell(outline, size, wall, skin)
     elif kind == "box":
         wall = float(rng.uniform(3, 7))
         name = "cardboard box"
@@ -255,11 +252,8 @@ def _luggage(
     power = float(rng.uniform(4, 7)) if kind == "suitcase" else float(rng.uniform(2.2, 3.5))
     bumps = 0.0 if kind == "suitcase" else 0.04
     outline = _bag_outline(rng, lx, ly, power, bumps)
-    inset = outline * (1 - 2 * wall / np.array([lx, ly]))
-    outer = outline_plate(outline, lz, skin, pitch=_BAG_PITCH)
-    cavity = outline_plate(inset, lz - 2 * wall, skin, sign=-1.0, pitch=_BAG_PITCH)
     weave = texture(rng, "weave", 0.2)
-    parts = [replace(outer, texture=weave), replace(cavity, texture=weave)]
+    parts = [replace(p, texture=weave) for p in _soft_shell(outline, size, wall, skin)]
     zip_metal = mat(str(rng.choice(["nickel", "brass", "nylon"])))
     x, y, z = lx / 2 - 4, ly / 2 - 4, lz * float(rng.uniform(0.15, 0.4))
     ring = outline[::3] * (1 - 8 / np.array([lx, ly]))  # the zip runs round the rim
@@ -298,6 +292,19 @@ def _luggage(
 
 _BAG_PITCH = 2.0
 """Sampling of a bag's outline, mm: its curves are smooth, and its walls are a few mm thick."""
+
+
+def _soft_shell(
+    outline: np.ndarray, size: tuple[float, float, float], wall: float, skin: Material
+) -> list[Part]:
+    """A closed bag of ``outline`` (from :func:`_bag_outline`) seen from above, ``size[2]`` tall,
+    with walls ``wall`` thick: the outer plate and its cavity, as :func:`shell_box` for a box."""
+    lx, ly, lz = size
+    inset = outline * (1 - 2 * wall / np.array([lx, ly]))
+    return [
+        outline_plate(outline, lz, skin, pitch=_BAG_PITCH),
+        outline_plate(inset, lz - 2 * wall, skin, sign=-1.0, pitch=_BAG_PITCH),
+    ]
 
 
 def _bag_outline(
