@@ -166,6 +166,17 @@ def _edit_document(edit: Callable[[dict[str, Any]], None], *, reseal: bool) -> M
     return mutate
 
 
+def _document_variant(
+    name: str, category: str, edit: Callable[[dict[str, Any]], None], *, reseal: bool
+) -> Variant:
+    """A variant that applies ``edit`` to model.json; resealed (checksums recomputed), its name
+    and category say so."""
+    mutate = _edit_document(edit, reseal=reseal)
+    if not reseal:
+        return Variant(name, category, mutate)
+    return Variant(f"{name} resealed", f"{category}, resealed", mutate, resealed=True)
+
+
 def _set(path: tuple[str, ...], value: Any, *, delete: bool = False) -> Callable[[dict], None]:
     def edit(document: dict[str, Any]) -> None:
         *parents, key = path
@@ -265,19 +276,10 @@ def _field_variants(document: dict[str, Any]) -> list[Variant]:
         sealed = path[0] in SEALED_SECTIONS
         for label, value in FIELD_EDITS.items():
             edit = _set(path, value, delete=label == "deleted")
-            dotted = ".".join(path)
-            variants.append(
-                Variant(f"{dotted}={label}", "model.json field", _edit_document(edit, reseal=False))
-            )
+            name = f"{'.'.join(path)}={label}"
+            variants.append(_document_variant(name, "model.json field", edit, reseal=False))
             if sealed:
-                variants.append(
-                    Variant(
-                        f"{dotted}={label} resealed",
-                        "model.json field, resealed",
-                        _edit_document(edit, reseal=True),
-                        resealed=True,
-                    )
-                )
+                variants.append(_document_variant(name, "model.json field", edit, reseal=True))
     return variants
 
 
@@ -332,18 +334,11 @@ def _value_variants(document: dict[str, Any]) -> list[Variant]:
         ),
         "tensors.shapes=garbage": _set(("tensors", "shapes"), GARBAGE),
     }
-    variants = []
-    for label, edit in edits.items():
-        variants.append(Variant(label, "values", _edit_document(edit, reseal=False)))
-        variants.append(
-            Variant(
-                f"{label} resealed",
-                "values, resealed",
-                _edit_document(edit, reseal=True),
-                resealed=True,
-            )
-        )
-    return variants
+    return [
+        _document_variant(label, "values", edit, reseal=reseal)
+        for label, edit in edits.items()
+        for reseal in (False, True)
+    ]
 
 
 def _checksum_variants(document: dict[str, Any]) -> list[Variant]:
