@@ -314,6 +314,66 @@ def test_threats_are_assemblies_of_materials() -> None:
         assert widths[0] < widths[-1]
 
 
+def test_pistol_frames_come_in_polymer_steel_and_alloy_and_polymer_is_a_shell() -> None:
+    from xadt.synth.threats import pistol
+
+    frames: dict[str, list] = {"gf-nylon": [], "steel": [], "aluminium": []}
+    for s in range(40):
+        parts = pistol(np.random.default_rng(s)).parts
+        frame = max(
+            (p for p in parts if p.shape.__class__ is Plate), key=lambda p: p.shape.outline.size
+        )
+        frames[frame.material.name].append(parts)
+    assert all(frames.values())  # every style occurs in 40 pistols
+    for parts in frames["gf-nylon"]:
+        nylon = [p for p in parts if p.material.name == "gf-nylon"]
+        shell, cavity = (
+            max(nylon, key=lambda p: p.shape.thickness),
+            min(nylon, key=lambda p: p.sign),
+        )
+        # The cavity has the shell's outline: the beam crosses only the two side walls.
+        assert cavity.sign < 0
+        assert cavity.shape.outline is shell.shape.outline
+        assert 6 <= shell.shape.thickness - cavity.shape.thickness <= 8
+
+
+def test_a_revolver_barrel_lines_up_with_the_top_chamber() -> None:
+    from xadt.synth.threats import revolver
+
+    for s in range(5):
+        parts = revolver(np.random.default_rng(s)).parts
+        cylinders = [p for p in parts if isinstance(p.shape, Cylinder) and p.sign > 0]
+        barrel = max(
+            cylinders,
+            key=lambda p: (
+                p.shape.half_length if p.material.name == "steel" and p.shape.radius > 7 else 0
+            ),
+        )
+        drum = max(cylinders, key=lambda p: p.shape.radius)
+        chambers = [
+            p
+            for p in parts
+            if isinstance(p.shape, Cylinder) and p.sign < 0 and p.shape.half_length > 15
+        ]
+        top = max(chambers, key=lambda p: p.shape.centre[1])
+        assert barrel.shape.centre[1] == pytest.approx(top.shape.centre[1], abs=0.01)
+        assert barrel.shape.centre[1] > drum.shape.centre[1] + 5
+
+
+def test_an_easy_threat_goes_where_the_goods_hide_it_least() -> None:
+    from xadt.synth.parcel import _clearest, _Layout, _views
+    from xadt.synth.parts import Item, box, mat
+
+    views = _views(np.random.default_rng(0), 600.0, 1.0)
+    brick = Item("brick", "object", [box((-150, 382, 150), (200, 200, 200), mat("steel"))])
+    layout = _Layout([brick], np.eye(3), np.zeros(3), np.array([300.0, 200, 150]), {})
+    plate = Item("plate", "threat", [box((0, 0, 0), (60, 60, 10), mat("aluminium"))])
+    under = plate.moved(np.eye(3), np.array([-150.0, 382, 150]))
+    clear = plate.moved(np.eye(3), np.array([150.0, 382, 150]))
+    assert _clearest([under, clear], layout, views) == 1
+    assert _clearest([clear, under], layout, views) == 0
+
+
 def test_parcels_are_rarely_near_empty() -> None:
     from xadt.synth.parcel import FILL_A, FILL_B
 

@@ -361,9 +361,45 @@ def _item_counts(rng: np.random.Generator, half: np.ndarray) -> tuple[int, int]:
 OCCLUDERS = {"easy": (), "difficult": (0, 1), "unrecognisable": (0, 0, 0, 1, 1, 1)}
 """Dense items laid over a threat, per difficulty: 0 above or below it, 1 beside it."""
 
+EASY_TRIES = 6
+"""Places tried for an easy threat; it goes to the one where the goods hide it least."""
+
+_SURVEY_MM = 8.0  # pixel pitch of the coarse projections that compare those places
+
+
+def _clearest(options: list[Item], layout: _Layout, views: list[View]) -> int:
+    """Index of the placed threat in ``options`` that the goods of ``layout`` hide least: the
+    largest share of the attenuation over its footprint, in its clearer view (as ``visibility``),
+    from coarse projections."""
+    goods = [part for item in layout.items for part in item.parts]
+    best, best_share = 0, -1.0
+    surveys = [
+        View(
+            v.rotation,
+            v.origin,
+            _SURVEY_MM,
+            (
+                math.ceil(v.shape[0] * v.pitch / _SURVEY_MM),
+                math.ceil(v.shape[1] * v.pitch / _SURVEY_MM),
+            ),
+        )
+        for v in views
+    ]
+    clutter = [project(goods, s).attenuation(E_HIGH) for s in surveys]
+    for k, option in enumerate(options):
+        share = 0.0
+        for survey, behind in zip(surveys, clutter, strict=True):
+            own = project(option.parts, survey).attenuation(E_HIGH)
+            on = own > MASK_ATTENUATION
+            if on.any():
+                share = max(share, float((own[on] / (own[on] + behind[on])).mean()))
+        if share > best_share:
+            best, best_share = k, share
+    return best
+
 
 def _place_threat(
-    rng: np.random.Generator, layout: _Layout, kind: str, difficulty: str
+    rng: np.random.Generator, layout: _Layout, kind: str, difficulty: str, views: list[View]
 ) -> tuple[Item, dict[str, Any], list[str]]:
     poses: tuple[str, ...]
     p: tuple[float, ...]
@@ -386,6 +422,16 @@ def _place_threat(
             break
     if placed is None:  # the box is too small for this threat: it pokes out, centred
         placed = (make_threat(rng, kind, max_length=diag, disassembled=disassembled), "flat")
+    elif difficulty == "easy":
+        # The paper's easy threats were plain to see: of a few places the threat fits, it goes
+        # where the goods hide it least.
+        tries = [_fit(rng, threat, layout.half, poses, p) for _ in range(EASY_TRIES - 1)]
+        options = [placed] + [t for t in tries if t is not None]
+        placed = options[
+            _clearest(
+                [o.moved(layout.box_rot, layout.box_centre) for o, _ in options], layout, views
+            )
+        ]
     item, pose = placed
     # Dense items over the threat in each view: same (x, y) above or below it hides it from
     # the top view, same (x, z) beside it from the side view.
@@ -480,7 +526,7 @@ def make_parcel(
         names += _fill(rng, layout, padding, VOID_FILL)
     threat_info = None
     if threat is not None and difficulty is not None:
-        item, threat_info, occluders = _place_threat(rng, layout, threat, difficulty)
+        item, threat_info, occluders = _place_threat(rng, layout, threat, difficulty, views)
         layout.items.append(item)
         names += occluders
     parts = [part for item in layout.items for part in item.parts]

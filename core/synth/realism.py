@@ -249,29 +249,38 @@ def frechet_to_reference(
     return FrechetResult(float(np.mean(values)), values, n_images, len(pooled))
 
 
-def firearm_score(views: Sequence[np.ndarray], net: WindowNet) -> float:
-    """Max over all windows of a scan's air-cropped views of the largest ImageNet firearm logit
-    ('assault rifle', 'revolver', 'rifle')."""
+def firearm_logits(views: Sequence[np.ndarray], net: WindowNet) -> list[float]:
+    """Per view, the max over the windows of its air-cropped image of the largest ImageNet
+    firearm logit ('assault rifle', 'revolver', 'rifle')."""
     from xadt.backbones.classes import gun_indices
 
     guns = gun_indices()
-    best = -np.inf
-    for view in views:
-        logits = net(protocol_windows(protocol_crop(view), None))[1]
-        best = max(best, float(logits[:, guns].max()))
-    return best
+    return [
+        float(net(protocol_windows(protocol_crop(view), None))[1][:, guns].max()) for view in views
+    ]
+
+
+def firearm_score(views: Sequence[np.ndarray], net: WindowNet) -> float:
+    """:func:`firearm_logits`, the max over the views given."""
+    return max(firearm_logits(views, net))
 
 
 def firearm_auroc(
     normal: Iterable[Sequence[np.ndarray]],
     threat: Iterable[Sequence[np.ndarray]],
     net: WindowNet | None = None,
-) -> float:
-    """AUROC (firearm scans positive) of :func:`firearm_score` over the views of each scan."""
+) -> dict[str, float]:
+    """AUROC (firearm scans positive) of :func:`firearm_score` on the top view alone
+    (``"top view"``: one view per image, as the real reference's protocol) and on both views
+    (``"both views"``)."""
     net = net or WindowNet()
-    neg = [firearm_score(v, net) for v in normal]
-    pos = [firearm_score(v, net) for v in threat]
-    return float(roc_auc_score([0] * len(neg) + [1] * len(pos), neg + pos))
+    neg = [firearm_logits(v, net) for v in normal]
+    pos = [firearm_logits(v, net) for v in threat]
+    labels = [0] * len(neg) + [1] * len(pos)
+    return {
+        "top view": float(roc_auc_score(labels, [s[0] for s in neg + pos])),
+        "both views": float(roc_auc_score(labels, [max(s) for s in neg + pos])),
+    }
 
 
 def firearm_scans(seed: int, count: int, *, scale: float = 1.0) -> Iterator[list[np.ndarray]]:
@@ -314,7 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.firearms:
         normal = (generate(args.seed, "test-normal", i).views for i in range(args.firearms))
         auc = firearm_auroc(normal, firearm_scans(args.seed, args.firearms), net)
-        print(f"firearm-logit AUROC ({args.firearms} firearm vs {args.firearms} normal): {auc:.3f}")
+        print(
+            f"firearm-logit AUROC ({args.firearms} firearm vs {args.firearms} normal): "
+            f"{auc['top view']:.3f} on the top view, {auc['both views']:.3f} on both views"
+        )
     return 0
 
 

@@ -39,6 +39,10 @@ from xadt.synth.shapes import rotation
 THREATS = ("pistol", "revolver", "rifle", "knife", "ied")
 """Threat kinds that :func:`make_threat` builds."""
 
+PISTOL_STYLES = ("polymer", "polymer", "steel", "steel", "alloy", "compact")
+"""Frame styles of pistols, drawn uniformly: moulded glass-filled nylon (a hollow shell), steel,
+aluminium alloy, and compact (a shorter slide on a polymer or steel frame)."""
+
 
 def _arc(cx: float, cy: float, r: float, a0: float, a1: float, n: int = 10) -> np.ndarray:
     t = np.linspace(a0, a1, n)
@@ -117,10 +121,13 @@ def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
     ls = _u(rng, 150, 205)  # slide length
     hs = _u(rng, 26, 34)  # slide height
     ts = _u(rng, 21, 29)  # slide width (thickness in z)
-    style = _pick(rng, ("polymer", "polymer", "steel", "compact"))
+    style = _pick(rng, PISTOL_STYLES)
     if style == "compact":
         ls *= 0.8
-    frame_m = mat("steel") if style == "steel" else mat("gf-nylon", rng, 0.05)
+        style = _pick(rng, ("polymer", "steel"))
+    frame_m = {"steel": mat("steel"), "alloy": mat("aluminium")}.get(style) or mat(
+        "gf-nylon", rng, 0.05
+    )
     calibre = _pick(rng, ("9", "9", "45", "22"))
     cal = {"9": 9.0, "45": 11.4, "22": 5.6}[calibre]
     y_slide = hs / 2
@@ -188,6 +195,11 @@ def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
             frame_pts, ts + 1, frame_m, holes=(guard_hole,), texture=texture(rng, "grain", 0.04)
         )
     ]
+    if style == "polymer":
+        # A moulded shell: the X-rays cross its two side walls, not a solid block of nylon.
+        wall = _u(rng, 3.0, 4.0)
+        inner = replace(frame[0].shape, thickness=ts + 1 - 2 * wall)
+        frame.append(replace(frame[0], shape=inner, sign=-1.0))
     frame.append(box((ls * 0.45, -3, 0), (ls * 0.65, 4, 3), mat("steel")))  # rails / chassis
     frame.append(box((g1[0] + 14, -20, 0), (4, 16, 6), mat("steel"), rotation(yaw=0.25)))
     frame.append(box((g1[0] + 30, -7, 0), (40, 2.5, 3), mat("steel")))  # trigger bar
@@ -198,15 +210,16 @@ def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
     rounds = int(rng.integers(0, 11)) if rng.random() < 0.8 else 0
     mag_len = grip_len + (12 if rng.random() < 0.3 else 0)
     magazine = _magazine(mag_top, grip_rot, mag_len, cal, rounds)
-    frame.append(
-        box(
-            tuple(mag_top + grip_rot @ np.array([0, -grip_len / 2, 0])),
-            (grip_w - 8, grip_len - 8, ts - 9),
-            frame_m,
-            grip_rot,
-            sign=-1.0,
+    if style != "polymer":  # the magazine well of a solid metal frame
+        frame.append(
+            box(
+                tuple(mag_top + grip_rot @ np.array([0, -grip_len / 2, 0])),
+                (grip_w - 8, grip_len - 8, ts - 9),
+                frame_m,
+                grip_rot,
+                sign=-1.0,
+            )
         )
-    )
     if disassembled:
         if rng.random() < 0.5:
             return Item("pistol slide", "threat", slide).centred()
@@ -219,9 +232,10 @@ def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
 
 
 def revolver(rng: np.random.Generator, disassembled: bool = False) -> Item:
-    """A revolver: steel frame with a window for the cylinder, barrel with bore and ejector rod,
-    a five- or six-chamber cylinder with cartridges, hammer, trigger and guard, a grip frame
-    between wooden or rubber grip panels held by a screw.
+    """A revolver: steel frame with a window for the cylinder, a barrel with bore and ejector rod
+    in line with the top chamber, a five- or six-chamber cylinder with cartridges, hammer spur,
+    trigger and guard, a grip frame around the mainspring between wooden or rubber grip panels
+    held by a screw, the grip swept down and back under the hammer.
 
     Disassembled, the barrel, or the loaded cylinder.
     """
@@ -231,26 +245,26 @@ def revolver(rng: np.random.Generator, disassembled: bool = False) -> Item:
     drum_r = cal * 1.75 + 1.5
     drum_l = _u(rng, 36, 42)
     t = drum_r * 2 + 1
+    bore_y = drum_r * 0.55  # the barrel lines up with the top chamber, not the cylinder's axis
+    barrel_r = cal / 2 + 4.5
     # Side profile, origin at the cylinder's axis, x forwards.
+    muzzle_x = drum_l / 2 + 8 + barrel / 2
     front: list[Part] = []
-    front += shell_cylinder(
-        (drum_l / 2 + barrel / 2 + 2, 0, 0), cal / 2 + 4.5, barrel, 4.5, mat("steel"), ALONG_X
+    front += shell_cylinder((muzzle_x, bore_y, 0), barrel_r, barrel, 4.5, mat("steel"), ALONG_X)
+    front.append(box((muzzle_x, bore_y + barrel_r, 0), (barrel, 5, 6), mat("steel")))  # rib
+    front.append(
+        box((muzzle_x + barrel / 2 - 5, bore_y + barrel_r + 4, 0), (8, 6, 3), mat("steel"))
     )
+    rod_y = bore_y - barrel_r - 2.6
     front.append(
-        box((drum_l / 2 + barrel / 2 + 2, cal / 2 + 5, 0), (barrel, 5, 6), mat("steel"))
-    )  # rib
-    front.append(box((drum_l / 2 + barrel - 4, cal / 2 + 8, 0), (8, 6, 3), mat("steel")))
-    front.append(
-        cylinder(
-            (drum_l / 2 + barrel * 0.4, -cal / 2 - 5, 0), 2.6, barrel * 0.8, mat("steel"), ALONG_X
-        )
-    )  # ejector rod
+        cylinder((muzzle_x - barrel * 0.1, rod_y, 0), 2.6, barrel * 0.8, mat("steel"), ALONG_X)
+    )
     drum: list[Part] = [cylinder((0, 0, 0), drum_r, drum_l, mat("steel"), ALONG_X)]
     loaded = rng.random() < 0.85
     spent = int(rng.integers(0, chambers)) if rng.random() < 0.2 else 0
     for k in range(chambers):
-        a = k * 2 * math.pi / chambers
-        c = (0.0, drum_r * 0.55 * math.cos(a), drum_r * 0.55 * math.sin(a))
+        a = math.pi / 2 + k * 2 * math.pi / chambers
+        c = (0.0, drum_r * 0.55 * math.sin(a), drum_r * 0.55 * math.cos(a))
         drum.append(cylinder(c, cal / 2 + 0.3, drum_l + 1, mat("steel"), ALONG_X, sign=-1.0))
         if loaded:
             drum += cartridge(
@@ -267,40 +281,59 @@ def revolver(rng: np.random.Generator, disassembled: bool = False) -> Item:
             return Item("revolver barrel", "threat", front).centred()
         return Item("revolver cylinder", "threat", drum).centred()
     w = drum_l / 2 + 4
+    top = bore_y + barrel_r + 3
     frame_pts = np.array(
         [
-            [-w - 6, drum_r + 4],
-            [w + 8, drum_r + 4],
-            [w + 10, -drum_r - 2],
-            [w - 4, -drum_r - 6],
-            [-w + 10, -drum_r - 6],
-            [-w - 2, -drum_r - 14],
-            [-w - 18, -drum_r - 4],
-            [-w - 22, drum_r - 2],
+            [w + 10, top],
+            [w + 10, rod_y - 4],
+            [w + 2, -drum_r - 3],
+            [w - 6, -drum_r - 8],
+            [-w + 4, -drum_r - 8],
+            [-w - 18, -drum_r - 6],
+            [-w - 20, drum_r - 4],
+            [-w - 12, top],
         ]
     )
     window = np.array(
         [[-w + 3, drum_r + 1], [w - 1, drum_r + 1], [w - 1, -drum_r - 1], [-w + 3, -drum_r - 1]]
     )
     body: list[Part] = [outline_plate(frame_pts, t, mat("steel"), holes=(window,))]
-    grip_rot = rotation(yaw=-_u(rng, 0.35, 0.55))
-    grip_len = _u(rng, 80, 110)
-    gtop = np.array([-w - 14, -drum_r - 6, 0])
-    grip_frame = np.array([[-6, 0], [8, 0], [6, -grip_len * 0.9], [-5, -grip_len * 0.9]])
-    body += _shifted([outline_plate(grip_frame, 10, mat("steel"), rot=grip_rot)], gtop)
+    # The grip frame follows the grip's outline (front strap, back strap, butt) around the
+    # mainspring; the grip panels cover it on both sides. Grip coordinates: x forwards, y down
+    # the grip, which is swept back by the grip angle.
+    grip_rot = rotation(yaw=-_u(rng, 0.3, 0.5))
+    grip_len = _u(rng, 85, 110)
+    gtop = np.array([-w - 6, -drum_r - 6, 0])
+    panel = np.array(
+        [
+            [-13, 4],
+            [12, 4],
+            [16, -grip_len * 0.6],
+            [13, -grip_len],
+            [-4, -grip_len - 5],
+            [-15, -grip_len * 0.75],
+        ]
+    )
+    strap = np.array(
+        [[-7, -4], [6, -4], [9, -grip_len * 0.6], [6, -grip_len + 6], [-8, -grip_len * 0.7]]
+    )
+    grip: list[Part] = [outline_plate(panel, 12, mat("steel"), holes=(strap,), rot=grip_rot)]
+    spring = grip_rot @ np.array([-3.0, -grip_len * 0.45, 0])
+    grip.append(box(tuple(spring), (2.5, grip_len * 0.7, 8), mat("steel"), grip_rot))
     panel_m = mat(_pick(rng, ("wood", "rubber", "wood")), rng, 0.1)
-    panel = np.array([[-14, 2], [14, 2], [16, -grip_len], [-12, -grip_len - 4]])
     for s in (-1, 1):
-        p = outline_plate(
-            panel, 6, panel_m, z=s * 7, rot=grip_rot, texture=texture(rng, "grain", 0.1)
+        grip.append(
+            outline_plate(
+                panel, 8, panel_m, z=s * 10, rot=grip_rot, texture=texture(rng, "grain", 0.1)
+            )
         )
-        body += _shifted([p], gtop)
-    screw = grip_rot @ np.array([0, -grip_len * 0.45, 0]) + gtop
-    body.append(cylinder(tuple(screw), 2.5, t + 4, mat("steel")))
-    guard = _arc(-w - 2, -drum_r - 14, 14, math.pi, 2 * math.pi, 16)
+    screw = grip_rot @ np.array([0, -grip_len * 0.45, 0])
+    grip.append(cylinder(tuple(screw), 2.5, t + 4, mat("steel")))
+    body += _shifted(grip, gtop)
+    guard = _arc(-w + 16, -drum_r - 8, 13, math.pi, 2 * math.pi, 16)
     body.append(tube(np.column_stack([guard, np.zeros(len(guard))]), 2.6, mat("steel")))
-    body.append(box((-w - 2, -drum_r - 16, 0), (4, 16, 5), mat("steel"), rotation(yaw=0.35)))
-    body.append(box((-w - 18, drum_r + 8, 0), (16, 12, 8), mat("steel"), rotation(yaw=-0.5)))
+    body.append(box((-w + 14, -drum_r - 15, 0), (4, 16, 5), mat("steel"), rotation(yaw=0.35)))
+    body.append(box((-w - 20, top + 2, 0), (18, 8, 8), mat("steel"), rotation(yaw=-0.5)))  # spur
     return Item("revolver", "threat", front + body + drum).centred()
 
 
