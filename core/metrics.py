@@ -221,13 +221,14 @@ def pixel_auroc(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike]) -> float:
         ValueError: on mismatched lists or shapes, infinite map values, or when the scored pixels
             are all anomalous or all normal.
     """
-    pairs = _masks_maps(masks, maps)
-    truth = np.concatenate([m[~np.isnan(a)] for m, a in pairs])
-    values = np.concatenate([a[~np.isnan(a)] for _, a in pairs])
-    _check_pixel_classes(truth)
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(truth, values))
+    normals, anomalies = _pixel_classes(_masks_maps(masks, maps))
+    # Mann–Whitney against the sorted normal pixels: memory for one copy of them, where a ROC
+    # curve over all pixels needs several (gigabytes for a few hundred full-size scans).
+    normals.sort()
+    below = np.searchsorted(normals, anomalies, side="left")
+    tied = np.searchsorted(normals, anomalies, side="right") - below
+    wins = below.sum(dtype=np.float64) + 0.5 * tied.sum(dtype=np.float64)
+    return float(wins / (normals.size * anomalies.size))
 
 
 def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: float = 0.3) -> float:
@@ -278,21 +279,51 @@ def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: floa
         region_values.append(values[inside])
         region_weights.append(1.0 / sizes[region_of])
     normals = np.concatenate(normal_values)
-    _check_pixel_classes(np.concatenate([np.zeros(normals.size, bool), np.ones(n_regions, bool)]))
-
-    values = np.concatenate([normals, *region_values])
-    fp_step = np.zeros(values.size, np.int64)
-    fp_step[: normals.size] = 1
-    pro_step = np.concatenate([np.zeros(normals.size), *region_weights]) / n_regions
+    del normal_values
+    _check_pixel_classes(n_regions, normals.size)
+    normals.sort()
+    # Region pixels, descending, with the PRO each adds: pro_ge[i] is the PRO of the threshold
+    # values[i] once every pixel tied with it is counted.
+    values = np.concatenate(region_values)
     order = np.argsort(values, kind="stable")[::-1]
     values = values[order]
-    fprs = np.cumsum(fp_step[order]) / normals.size
-    pros = np.minimum(np.cumsum(pro_step[order]), 1.0)
-    # All pixels tied at one value switch together: keep the last point of each run of ties.
-    last_of_tie = np.append(values[1:] != values[:-1], True)
-    fprs = np.concatenate([[0.0], fprs[last_of_tie]])
-    pros = np.concatenate([[0.0], pros[last_of_tie]])
-    return _area_up_to(fprs, pros, fpr_limit) / fpr_limit
+    pro = np.concatenate([[0.0], np.cumsum(np.concatenate(region_weights)[order]) / n_regions])
+    # The curve moves right only at normal values: between the distinct normal values u (from the
+    # top) FPR steps by their count and PRO runs from P(> u) to P(>= u), so each step is one
+    # trapezoid. Walk down the sorted normals a chunk at a time until FPR passes the limit.
+    n = normals.size
+    neg = -values  # ascending, for searchsorted
+    area, fpr_prev, stop = 0.0, 0.0, n
+    while stop > 0:
+        chunk = normals[max(stop - _CHUNK, 0) : stop][::-1]
+        u = chunk[np.append(chunk[1:] != chunk[:-1], True)]  # its distinct values, descending
+        fpr = (n - np.searchsorted(normals, u, side="left")) / n
+        p_gt = pro[np.searchsorted(neg, -u, side="left")]
+        p_ge = pro[np.searchsorted(neg, -u, side="right")]
+        x0 = np.concatenate([[fpr_prev], fpr[:-1]])
+        over = np.flatnonzero(fpr > fpr_limit)
+        k = int(over[0]) if over.size else fpr.size
+        area += float(np.sum((fpr[:k] - x0[:k]) * (p_gt[:k] + p_ge[:k]) / 2))
+        if over.size:
+            t = (fpr_limit - x0[k]) / (fpr[k] - x0[k])
+            y_limit = p_gt[k] + t * (p_ge[k] - p_gt[k])
+            area += float((fpr_limit - x0[k]) * (p_gt[k] + y_limit) / 2)
+            break
+        fpr_prev = float(fpr[-1])
+        # The next chunk starts below the smallest value done (its whole run is counted).
+        stop = int(np.searchsorted(normals, u[-1], side="left"))
+    return area / fpr_limit
+
+
+_CHUNK = 1 << 20
+
+
+def _pixel_classes(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The scored normal and anomalous pixel values of all views, each in one array."""
+    normals = np.concatenate([a[~m & ~np.isnan(a)] for m, a in pairs])
+    anomalies = np.concatenate([a[m & ~np.isnan(a)] for m, a in pairs])
+    _check_pixel_classes(anomalies.size, normals.size)
+    return normals, anomalies
 
 
 def _auroc_rows(scores: np.ndarray, n_normal: int) -> np.ndarray:
@@ -302,19 +333,6 @@ def _auroc_rows(scores: np.ndarray, n_normal: int) -> np.ndarray:
     n_anomalous = int(scores.shape[1]) - n_normal
     rank_sum: np.ndarray = stats.rankdata(scores, axis=1)[:, n_normal:].sum(axis=1)
     return (rank_sum - n_anomalous * (n_anomalous + 1) / 2) / (n_normal * n_anomalous)
-
-
-def _area_up_to(x: np.ndarray, y: np.ndarray, limit: float) -> float:
-    """Trapezoidal area under (x, y), x non-decreasing from 0, cut at ``limit`` by interpolation."""
-    from scipy.integrate import trapezoid
-
-    inside = int(np.searchsorted(x, limit, side="right"))
-    area = float(trapezoid(y[:inside], x[:inside]))
-    if inside < x.size:
-        x0, x1, y0, y1 = x[inside - 1], x[inside], y[inside - 1], y[inside]
-        y_limit = y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
-        area += 0.5 * (y0 + y_limit) * (limit - x0)
-    return area
 
 
 def _labels_scores(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -376,7 +394,9 @@ def _masks_maps(
     pairs = []
     for k, (mask, amap) in enumerate(zip(masks, maps, strict=True)):
         truth = np.asarray(mask).astype(bool)
-        values = np.asarray(amap, dtype=np.float64)
+        values = np.asarray(amap)
+        if values.dtype.kind != "f":  # float32 maps stay float32: the order is all that counts
+            values = values.astype(np.float64)
         if truth.ndim != 2 or truth.shape != values.shape:
             msg = (
                 f"masks[{k}] and maps[{k}] must be 2-D arrays of one shape; "
@@ -390,11 +410,11 @@ def _masks_maps(
     return pairs
 
 
-def _check_pixel_classes(truth: np.ndarray) -> None:
-    if not truth.any():
+def _check_pixel_classes(n_anomalous: int, n_normal: int) -> None:
+    if n_anomalous == 0:
         msg = "masks contain no scored anomalous pixel; pixel metrics need at least one"
         raise ValueError(msg)
-    if truth.all():
+    if n_normal == 0:
         msg = "masks contain no scored normal pixel; pixel metrics need at least one"
         raise ValueError(msg)
 

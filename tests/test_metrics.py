@@ -332,6 +332,48 @@ def test_aupro_matches_slow_direct_implementation(seed: int, limit: float) -> No
     assert metrics.aupro(masks, maps, limit) == pytest.approx(slow_aupro(masks, maps, limit))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_aupro_walks_the_normals_in_chunks_without_losing_ties(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 3 pixels: runs of tied values (maps rounded to 0.1) span chunk boundaries.
+    monkeypatch.setattr(metrics, "_CHUNK", 3)
+    rng = np.random.default_rng(100 + seed)
+    masks = [rng.random((8, 9)) > 0.8 for _ in range(2)]
+    masks[0][0, 0], masks[0][-1, -1] = True, False
+    maps = [np.round(m * 0.4 + rng.random(m.shape), 1).astype(np.float32) for m in masks]
+    for limit in (0.05, 0.3, 1.0):
+        assert metrics.aupro(masks, maps, limit) == pytest.approx(slow_aupro(masks, maps, limit))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 3),
+    st.sampled_from([2, 10, 1000]),
+    st.booleans(),
+)
+def test_pixel_auroc_is_roc_auc_score_over_the_scored_pixels(
+    seed: int, views: int, levels: int, float32: bool
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    masks = [rng.random((6, 7)) > 0.7 for _ in range(views)]
+    masks[0][0, 0], masks[0][-1, -1] = True, False
+    maps = [
+        (rng.integers(0, levels, m.shape) + m * rng.integers(0, 3)).astype(float) for m in masks
+    ]
+    maps[0][rng.random(maps[0].shape) > 0.85] = np.nan
+    maps[0][0, 0], maps[0][-1, -1] = 1.0, 0.0
+    if float32:
+        maps = [m.astype(np.float32) for m in maps]
+    scored = [~np.isnan(m) for m in maps]
+    truth = np.concatenate([t[k] for t, k in zip(masks, scored, strict=True)])
+    values = np.concatenate([m[k] for m, k in zip(maps, scored, strict=True)])
+    assert metrics.pixel_auroc(masks, maps) == pytest.approx(roc_auc_score(truth, values))
+
+
 def test_aupro_perfect_and_constant_maps() -> None:
     rng = np.random.default_rng(0)
     masks = [rng.random((16, 16)) > 0.85 for _ in range(3)]
