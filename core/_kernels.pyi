@@ -51,6 +51,16 @@ def topn_excursion(
 def topn_dense(x: np.ndarray, mean: np.ndarray, std: np.ndarray, n: int) -> np.ndarray:
     """The zeroed z-scores (N, D): the n largest signed z of each row kept, the rest 0."""
 
+def project_traces(
+    compton: npt.NDArray[np.float32],
+    photo: npt.NDArray[np.float32],
+    threat: npt.NDArray[np.float32],
+    records: npt.NDArray[np.float64],
+    arrays: list[npt.NDArray[np.float32]],
+    bank: npt.NDArray[np.float32],
+) -> None:
+    """Add shape traces (records (N, 29)), textured from bank (K, S, S), to the maps in place."""
+
 # Only where cuda_compiled: the CUDA launchers, taking device pointers and a cudaStream_t as ints.
 def cuda_extract_patches(
     view: int,

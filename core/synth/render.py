@@ -16,8 +16,13 @@ import numpy as np
 from scipy import ndimage, special
 
 from xadt.colour import E_HIGH, klein_nishina, mass_attenuation, z_over_a
-from xadt.synth.parts import Part
-from xadt.synth.shapes import View
+from xadt.synth.parts import Part, Texture
+from xadt.synth.shapes import Trace, View
+
+try:
+    from xadt import _kernels
+except ImportError:  # a source tree without the compiled extension: numpy only
+    _kernels = None  # type: ignore[assignment]
 
 DOSE_LOW = 120000.0
 """Photons per pixel reaching the detector through air at dose 1, low energy (at scale 1): noise
@@ -26,6 +31,7 @@ DOSE_HIGH = 250000.0
 """Photons per pixel through air at dose 1, high energy (at scale 1)."""
 
 _TEX = 512
+_COEFFICIENTS = 12  # coefficients per trace in the kernel's record table
 
 
 @functools.cache
@@ -160,14 +166,25 @@ class Projection:
 _AVOGADRO = 6.02214076e23
 
 
-def project(parts: Iterable[Part], view: View, source_mm: float | None = None) -> Projection:
+def project(
+    parts: Iterable[Part], view: View, source_mm: float | None = None, *, kernel: bool | None = None
+) -> Projection:
     """Line integrals of ``parts`` in ``view`` (cavities subtract), as a :class:`Projection`.
 
     With ``source_mm``, a line-scan fan beam from a source that far from the parcel's middle
     (along the rays) magnifies each part across the belt (along rows, about the central row) by
     ``source_mm / (source_mm + depth)``, its centre's depth measured from the middle of all the
     parts; the belt axis is not magnified.
+
+    ``kernel`` picks how each part's :class:`~xadt.synth.shapes.Trace` is evaluated and added:
+    by the compiled kernel in one pass (True; the default where ``xadt._kernels`` is built) or
+    with numpy, step by step (False: the reference, equal to float32 rounding).
     """
+    if kernel is None:
+        kernel = _kernels is not None
+    elif kernel and _kernels is None:
+        msg = "project: kernel=True but the compiled extension xadt._kernels is not built"
+        raise RuntimeError(msg)
     parts = list(parts)
     compton = np.zeros(view.shape, np.float32)
     photo = np.zeros(view.shape, np.float32)
@@ -176,29 +193,75 @@ def project(parts: Iterable[Part], view: View, source_mm: float | None = None) -
     inv_high = np.float32(1 / E_HIGH**3)
     depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
     middle = float(np.median(depths)) if len(parts) else 0.0
+    records: list[list[float]] = []
+    arrays: list[np.ndarray] = []
     for part, depth in zip(parts, depths, strict=True):
-        fp = part.shape.footprint(view)
-        if fp is None:
+        trace = part.shape.trace(view)
+        if trace is None:
             continue
-        rows, cols, length = fp
-        if part.texture is not None:
-            length = _textured(length, part.texture, rows, cols, view.pitch)
+        magnification = None
         if source_mm is not None:
             magnification = source_mm / max(source_mm + depth - middle, 0.2 * source_mm)
-            rows, length = _magnify_rows(rows, length, magnification, view.shape[0])
-            if length.size == 0:
-                continue
         c, p = _basis(part.material.z, part.material.rho)
         if part.sign < 0:
             c, p = -c, -p
+        t = c * kn_high + p * inv_high if part.threat else None
+        if kernel:
+            records.append(_record(trace, (c, p, t), part.texture, magnification, arrays))
+            continue
+        rows, cols, length = trace.rows, trace.cols, trace.lengths()
+        if part.texture is not None:
+            length = _textured(length, part.texture, rows, cols, view.pitch)
+        if magnification is not None:
+            rows, length = _magnify_rows(rows, length, magnification, view.shape[0])
+            if length.size == 0:
+                continue
         compton[rows, cols] += c * length
         photo[rows, cols] += p * length
-        if part.threat:
-            threat[rows, cols] += (c * kn_high + p * inv_high) * length
+        if t is not None:
+            threat[rows, cols] += t * length
+    if records:
+        assert _kernels is not None
+        table = np.array(records, dtype=np.float64)
+        _kernels.project_traces(compton, photo, threat, table, arrays, _texture_bank())
     np.maximum(compton, 0, out=compton)
     np.maximum(photo, 0, out=photo)
     np.maximum(threat, 0, out=threat)
     return Projection(compton, photo, threat)
+
+
+def _record(
+    trace: Trace,
+    basis: tuple[np.float32, np.float32, np.float32 | None],
+    texture: Texture | None,
+    magnification: float | None,
+    arrays: list[np.ndarray],
+) -> list[float]:
+    """One row of the kernel's record table (csrc/projection.cpp, ``Field``); a plate's outline
+    or a raster's path lengths go to ``arrays``, which the row indexes."""
+    index = -1
+    if trace.array is not None:
+        index = len(arrays)
+        arrays.append(np.ascontiguousarray(trace.array, dtype=np.float32))
+    c, p, t = basis
+    return [
+        trace.kind,
+        trace.rows.start,
+        trace.rows.stop,
+        trace.cols.start,
+        trace.cols.stop,
+        trace.u,
+        trace.v,
+        trace.pitch,
+        *trace.coef,
+        *(0.0,) * (_COEFFICIENTS - len(trace.coef)),
+        index,
+        c,
+        p,
+        0.0 if t is None else t,
+        *(texture if texture is not None else (-1, 0.0, 0, 0)),
+        0.0 if magnification is None else magnification,
+    ]
 
 
 def _magnify_rows(

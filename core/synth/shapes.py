@@ -1,9 +1,11 @@
 """3-D shapes and their analytic path-length maps in a parallel-beam view.
 
 Each shape knows its pose in world millimetres and returns, for a view, the length (mm) of the ray
-through it at every pixel of its image bounding box. The maps are computed with numpy over that box
-only: rays are parallel to the view's third axis, so the entry and exit depths along a ray are
-linear or quadratic in the pixel coordinates and broadcast from one row and one column vector.
+through it at every pixel of its image bounding box. Rays are parallel to the view's third axis, so
+the entry and exit depths along a ray are linear or quadratic in the pixel coordinates: a shape's
+:class:`Trace` in a view is its pixel box and the few coefficients of those forms. The trace is
+evaluated with numpy (:meth:`Trace.lengths`, broadcast from one row and one column vector) or, when
+projecting, by the compiled kernel that adds it straight into the projection's maps.
 """
 
 from __future__ import annotations
@@ -63,15 +65,36 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
+BOX, ELLIPSOID, DISC, SIDE_ON_CYLINDER, CYLINDER, PLATE, RASTER = range(7)
+"""Path-length formulas of a :class:`Trace` (``Trace.kind``); the compiled kernel
+(``xadt._kernels.project_traces``) numbers them the same way."""
+
+
 @dataclass(frozen=True)
 class _Frame:
-    """A shape's pose seen from one view: centre and axes in view coordinates, and its pixel box."""
+    """A shape's pose seen from one view: its axes in view coordinates, its pixel box, and its
+    centre in view coordinates rounded to float32 (as the pixel offsets are computed)."""
 
     rv: np.ndarray  # columns: the shape's local axes in view coordinates
     rows: slice
     cols: slice
-    du: np.ndarray  # (h, 1) float32, row-pixel centres minus the shape centre, mm
-    dv: np.ndarray  # (1, w) float32
+    u: float
+    v: float
+    pitch: float
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row-pixel centres minus the shape centre (h, 1) and column ones (1, w), mm, float32."""
+        du = _offsets(self.rows, self.u, self.pitch)
+        return du[:, None], _offsets(self.cols, self.v, self.pitch)[None, :]
+
+    def trace(self, kind: int, coef: tuple[float, ...], array: np.ndarray | None = None) -> Trace:
+        """This frame's :class:`Trace` with the formula ``kind`` and its coefficients."""
+        return Trace(kind, self.rows, self.cols, self.u, self.v, self.pitch, coef, array)
+
+
+def _offsets(pixels: slice, centre: float, pitch: float) -> np.ndarray:
+    grid = np.arange(pixels.start, pixels.stop, dtype=np.float32)
+    return grid * np.float32(pitch) - np.float32(centre)
 
 
 def _frame(view: View, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) -> _Frame | None:
@@ -85,14 +108,98 @@ def _frame(view: View, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) ->
     c1 = min(math.ceil((c[1] + ext[1]) / p) + 1, view.shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    du = (np.arange(r0, r1, dtype=np.float32) * np.float32(p) - np.float32(c[0]))[:, None]
-    dv = (np.arange(c0, c1, dtype=np.float32) * np.float32(p) - np.float32(c[1]))[None, :]
-    return _Frame(rv, slice(r0, r1), slice(c0, c1), du, dv)
+    u, v = (float(np.float32(x)) for x in c[:2])
+    return _Frame(rv, slice(r0, r1), slice(c0, c1), u, v, p)
 
 
-def _lin(a: float, b: float, fr: _Frame) -> np.ndarray:
-    """a·du + b·dv over the frame's pixel box, float32."""
-    return np.float32(a) * fr.du + np.float32(b) * fr.dv
+@dataclass(frozen=True)
+class Trace:
+    """A shape's footprint in one view, before its path lengths are computed.
+
+    Pixel ``(i, j)`` of the box ``rows`` × ``cols`` lies at ``du = i·pitch − u``,
+    ``dv = j·pitch − v`` (mm, float32) from the shape's centre; the path length there follows the
+    formula ``kind`` with coefficients ``coef``, mostly through linear forms ``a·du + b·dv``.
+    ``array`` is a :data:`PLATE`'s outline, or a :data:`RASTER`'s path lengths themselves.
+    :meth:`lengths` evaluates the formula with numpy; :func:`xadt.synth.render.project` hands
+    the trace to the compiled kernel instead, which evaluates the same float32 expressions.
+    """
+
+    kind: int
+    rows: slice
+    cols: slice
+    u: float
+    v: float
+    pitch: float
+    coef: tuple[float, ...]
+    array: np.ndarray | None = None
+
+    def lengths(self) -> np.ndarray:
+        """The float32 path length (mm) at each pixel of the box."""
+        if self.kind == RASTER:
+            assert self.array is not None
+            return self.array
+        if self.kind == PLATE:
+            assert self.array is not None
+            m00, m01, m10, m11, o0, o1, depth = self.coef
+            shape = (self.rows.stop - self.rows.start, self.cols.stop - self.cols.start)
+            cover = ndimage.affine_transform(
+                self.array,
+                np.array([[m00, m01], [m10, m11]]),
+                (o0, o1),
+                output_shape=shape,
+                order=1,
+                mode="grid-constant",
+            )
+            return cover * np.float32(depth)
+        du = _offsets(self.rows, self.u, self.pitch)[:, None]
+        dv = _offsets(self.cols, self.v, self.pitch)[None, :]
+
+        def lin(a: float, b: float) -> np.ndarray:
+            return np.float32(a) * du + np.float32(b) * dv
+
+        f32 = np.float32
+        if self.kind == BOX:
+            near = far = inside = None
+            for k in range(0, 12, 4):
+                a, b, h, parallel = self.coef[k : k + 4]
+                if parallel:
+                    # A face parallel to the rays: it bounds the footprint, not the depth.
+                    ok = np.abs(lin(a, b)) <= np.float64(h)
+                    inside = ok if inside is None else inside & ok
+                    continue
+                mid = lin(a, b)
+                near = mid - f32(h) if near is None else np.maximum(near, mid - f32(h))
+                far = mid + f32(h) if far is None else np.minimum(far, mid + f32(h))
+            if near is None or far is None:  # cannot happen for an orthonormal rotation
+                return np.zeros(du.shape[0:1] + dv.shape[1:], np.float32)
+            length = far - near
+            np.maximum(length, 0, out=length)
+            if inside is not None:
+                length *= inside
+            return length
+        if self.kind == ELLIPSOID:
+            qa, qb, qab, ee, scale = self.coef
+            q = f32(qa) * du**2 + f32(qb) * dv**2 + f32(qab) * (du * dv)
+            disc = f32(ee) - q
+            np.maximum(disc, 0, out=disc)
+            return np.sqrt(disc) * f32(scale)
+        if self.kind == DISC:
+            x0, x1, y0, y1, depth = self.coef
+            x, y = lin(x0, x1), lin(y0, y1)
+            return (x * x + y * y <= 1).astype(np.float32) * f32(depth)
+        k0, k1, ee = self.coef[:3]
+        cross = lin(k0, k1)
+        disc = f32(ee) - cross * cross
+        np.maximum(disc, 0, out=disc)
+        delta = np.sqrt(disc) * f32(1 / ee)
+        if self.kind == SIDE_ON_CYLINDER:
+            z0, z1, h = self.coef[3:]
+            return (2 * delta) * (np.abs(lin(z0, z1)) <= np.float64(h))
+        t0, t1, m0, m1, hz = self.coef[3:]
+        tc, mz = lin(t0, t1), lin(m0, m1)
+        length = np.minimum(tc + delta, mz + f32(hz)) - np.maximum(tc - delta, mz - f32(hz))
+        np.maximum(length, 0, out=length)
+        return length
 
 
 @dataclass(frozen=True)
@@ -106,9 +213,16 @@ class Shape:
         """Half sizes of the local bounding box, mm."""
         raise NotImplementedError
 
+    def trace(self, view: View) -> Trace | None:
+        """The shape's footprint in ``view`` as a :class:`Trace`; None where it misses the image."""
+        raise NotImplementedError
+
     def footprint(self, view: View) -> Footprint | None:
         """Path length through the shape at each pixel of its bounding box in ``view``."""
-        raise NotImplementedError
+        trace = self.trace(view)
+        if trace is None:
+            return None
+        return trace.rows, trace.cols, trace.lengths()
 
     def moved(self, rot: np.ndarray, offset: np.ndarray) -> Shape:
         """The shape rotated by ``rot`` about the origin, then translated by ``offset``."""
@@ -124,31 +238,19 @@ class Box(Shape):
     def half_extents(self) -> np.ndarray:
         return np.asarray(self.half, dtype=np.float64)
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half)
         if fr is None:
             return None
-        rv = fr.rv
-        near = far = inside = None
+        (a, b, d), h = fr.rv.tolist(), half.tolist()
+        coef: list[float] = []
         for k in range(3):
-            d = rv[2, k]
-            if abs(d) < _EPS:
-                # A face parallel to the rays: it bounds the footprint, not the depth.
-                ok = np.abs(_lin(rv[0, k], rv[1, k], fr)) <= half[k]
-                inside = ok if inside is None else inside & ok
-                continue
-            mid = _lin(-rv[0, k] / d, -rv[1, k] / d, fr)
-            h = np.float32(half[k] / abs(d))
-            near = mid - h if near is None else np.maximum(near, mid - h)
-            far = mid + h if far is None else np.minimum(far, mid + h)
-        if near is None or far is None:  # cannot happen for an orthonormal rv
-            return None
-        length = far - near
-        np.maximum(length, 0, out=length)
-        if inside is not None:
-            length *= inside
-        return fr.rows, fr.cols, length
+            if abs(d[k]) < _EPS:  # a face parallel to the rays: |a·du + b·dv| ≤ h inside
+                coef += [a[k], b[k], h[k], 1.0]
+            else:  # entry and exit depths mid ∓ h along the ray
+                coef += [-a[k] / d[k], -b[k] / d[k], h[k] / abs(d[k]), 0.0]
+        return fr.trace(BOX, tuple(coef))
 
 
 @dataclass(frozen=True)
@@ -160,7 +262,7 @@ class Ellipsoid(Shape):
     def half_extents(self) -> np.ndarray:
         return np.asarray(self.half, dtype=np.float64)
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half)
         if fr is None:
@@ -172,14 +274,8 @@ class Ellipsoid(Shape):
         e = fr.rv[2] / half
         ee = float(e @ e)
         ae, be = np.cross(a, e), np.cross(b, e)
-        q = (
-            np.float32(ae @ ae) * fr.du**2
-            + np.float32(be @ be) * fr.dv**2
-            + np.float32(2 * (ae @ be)) * (fr.du * fr.dv)
-        )
-        disc = np.float32(ee) - q
-        np.maximum(disc, 0, out=disc)
-        return fr.rows, fr.cols, np.sqrt(disc) * np.float32(2 / ee)
+        coef = (float(ae @ ae), float(be @ be), float(2 * (ae @ be)), ee, 2 / ee)
+        return fr.trace(ELLIPSOID, coef)
 
 
 @dataclass(frozen=True)
@@ -192,34 +288,24 @@ class Cylinder(Shape):
     def half_extents(self) -> np.ndarray:
         return np.array([self.radius, self.radius, self.half_length])
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         fr = _frame(view, self.centre, self.rot, self.half_extents())
         if fr is None:
             return None
-        rv, r, h = fr.rv, self.radius, self.half_length
-        ex, ey, ez = rv[2] / np.array([r, r, 1.0])
+        (a, b, d), r, h = fr.rv.tolist(), float(self.radius), float(self.half_length)
+        ex, ey, ez = d[0] / r, d[1] / r, d[2]
         ee = ex * ex + ey * ey
         if ee < _EPS**2:  # rays along the axis: a disc of constant depth
-            x = _lin(rv[0, 0] / r, rv[1, 0] / r, fr)
-            y = _lin(rv[0, 1] / r, rv[1, 1] / r, fr)
-            length = (x * x + y * y <= 1).astype(np.float32) * np.float32(2 * h / abs(ez))
-            return fr.rows, fr.cols, length
+            return fr.trace(DISC, (a[0] / r, b[0] / r, a[1] / r, b[1] / r, 2 * h / abs(ez)))
         # Circle in the local xy plane: t in [tc − δ, tc + δ]; caps: t in [mz − hz, mz + hz].
-        qx = (rv[0, 0] / r, rv[1, 0] / r)
-        qy = (rv[0, 1] / r, rv[1, 1] / r)
-        cross = _lin(qx[0] * ey - qy[0] * ex, qx[1] * ey - qy[1] * ex, fr)
-        disc = np.float32(ee) - cross * cross
-        np.maximum(disc, 0, out=disc)
-        delta = np.sqrt(disc) * np.float32(1 / ee)
+        qx = (a[0] / r, b[0] / r)
+        qy = (a[1] / r, b[1] / r)
+        circle = (qx[0] * ey - qy[0] * ex, qx[1] * ey - qy[1] * ex, ee)
         if abs(ez) < _EPS:
-            inside = np.abs(_lin(rv[0, 2], rv[1, 2], fr)) <= h
-            return fr.rows, fr.cols, (2 * delta) * inside
-        tc = _lin(-(qx[0] * ex + qy[0] * ey) / ee, -(qx[1] * ex + qy[1] * ey) / ee, fr)
-        mz = _lin(-rv[0, 2] / ez, -rv[1, 2] / ez, fr)
-        hz = np.float32(h / abs(ez))
-        length = np.minimum(tc + delta, mz + hz) - np.maximum(tc - delta, mz - hz)
-        np.maximum(length, 0, out=length)
-        return fr.rows, fr.cols, length
+            return fr.trace(SIDE_ON_CYLINDER, (*circle, a[2], b[2], h))
+        tc = (-(qx[0] * ex + qy[0] * ey) / ee, -(qx[1] * ex + qy[1] * ey) / ee)
+        caps = (-a[2] / ez, -b[2] / ez, h / abs(ez))
+        return fr.trace(CYLINDER, (*circle, *tc, *caps))
 
 
 @dataclass(frozen=True)
@@ -242,7 +328,7 @@ class Plate(Shape):
             [w * self.outline_pitch / 2, h * self.outline_pitch / 2, self.thickness / 2]
         )
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half + view.pitch)
         if fr is None:
@@ -251,23 +337,27 @@ class Plate(Shape):
         op = self.outline_pitch
         oh, ow = self.outline.shape
         if abs(d[2]) >= 0.6:
-            # Where a ray crosses the mid-plane, in outline pixel units (row = local y, col = x).
+            # Where a ray crosses the mid-plane, in outline pixel units (row = local y, col = x):
+            # the outline sampled bilinearly at matrix @ (i, j) + offset, zero outside it.
             m = np.array(
                 [
                     [rv[0, 1] - d[1] * rv[0, 2] / d[2], rv[1, 1] - d[1] * rv[1, 2] / d[2]],
                     [rv[0, 0] - d[0] * rv[0, 2] / d[2], rv[1, 0] - d[0] * rv[1, 2] / d[2]],
                 ]
             )
-            p = view.pitch
-            start = np.array([float(fr.du[0, 0]), float(fr.dv[0, 0])])
-            matrix = m * (p / op)
+            du, dv = fr.offsets()
+            start = np.array([float(du[0, 0]), float(dv[0, 0])])
+            matrix = m * (view.pitch / op)
             offset = m @ start / op + np.array([oh / 2 - 0.5, ow / 2 - 0.5])
-            shape = (fr.du.shape[0], fr.dv.shape[1])
-            cover = ndimage.affine_transform(
-                self.outline, matrix, offset, output_shape=shape, order=1, mode="grid-constant"
-            )
-            return fr.rows, fr.cols, cover * np.float32(self.thickness / abs(d[2]))
+            depth = float(self.thickness / abs(d[2]))
+            coef = (*matrix.ravel().tolist(), *offset.tolist(), depth)
+            return fr.trace(PLATE, coef, np.asarray(self.outline, dtype=np.float32))
         # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it.
+        du, dv = fr.offsets()
+
+        def lin(a: float, b: float) -> np.ndarray:
+            return np.float32(a) * du + np.float32(b) * dv
+
         dab = math.hypot(d[0], d[1])
         ux, uy = d[0] / dab, d[1] / dab
         diag = math.hypot(oh, ow)
@@ -281,13 +371,13 @@ class Plate(Shape):
         )
         profile = rotated.sum(axis=0) * np.float32(op)
         # Across-ray coordinate s (outline pixels) and height c (mm) of each image pixel.
-        s = _lin((-uy * rv[0, 0] + ux * rv[0, 1]) / op, (-uy * rv[1, 0] + ux * rv[1, 1]) / op, fr)
+        s = lin((-uy * rv[0, 0] + ux * rv[0, 1]) / op, (-uy * rv[1, 0] + ux * rv[1, 1]) / op)
         s += np.float32(n / 2 - 0.5)
         chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
         chord = chord.reshape(s.shape).astype(np.float32)
         # Height where the ray is level with the outline's centre line: the pixel's own
         # height (at the ray's closest approach to the centre) divided by dab².
-        c = _lin(rv[0, 2] / dab**2, rv[1, 2] / dab**2, fr)
+        c = lin(rv[0, 2] / dab**2, rv[1, 2] / dab**2)
         # The ray crosses heights c ± spread inside the outline; at least a pixel's worth, so
         # the strip's edges are anti-aliased. Its share inside the plate scales the depth.
         spread = chord * np.float32(abs(d[2]) / (2 * dab))
@@ -295,7 +385,7 @@ class Plate(Shape):
         h = np.float32(self.thickness / 2)
         overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
         frac = np.clip(overlap / (2 * spread), 0, 1)
-        return fr.rows, fr.cols, chord * np.float32(1 / dab) * frac
+        return fr.trace(RASTER, (), chord * np.float32(1 / dab) * frac)
 
 
 @dataclass(frozen=True)
@@ -313,7 +403,7 @@ class Tube(Shape):
     def half_extents(self) -> np.ndarray:
         return np.abs(self.points).max(axis=0) + self.radius
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         pts = view.to_view(self.centre + self.points @ self.rot.T)
         p, r = view.pitch, self.radius
         lo = np.floor((pts[:, :2].min(axis=0) - r) / p - 1).astype(int)
@@ -361,7 +451,8 @@ class Tube(Shape):
         along = du * t2[near, 0] + dv * t2[near, 1]
         length[(near == 0) & (along < 0)] = 0
         length[(near == len(gi) - 1) & (along > 0)] = 0
-        return slice(lo[0], hi[0]), slice(lo[1], hi[1]), length.astype(np.float32)
+        rows_, cols_ = slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1]))
+        return Trace(RASTER, rows_, cols_, 0.0, 0.0, p, (), length.astype(np.float32))
 
 
 def hollow(outer: Shape, inner: Shape) -> tuple[Shape, Shape]:

@@ -1,0 +1,229 @@
+"""The compiled projection kernel against the numpy reference of ``project``, and its errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xadt import _kernels
+from xadt.synth import render
+from xadt.synth.materials import MATERIALS
+from xadt.synth.parts import TEXTURE_KINDS, Part
+from xadt.synth.render import _texture_bank, project
+from xadt.synth.shapes import (
+    BOX,
+    CYLINDER,
+    DISC,
+    ELLIPSOID,
+    PLATE,
+    RASTER,
+    SIDE_ON_CYLINDER,
+    Box,
+    Cylinder,
+    Ellipsoid,
+    Plate,
+    Shape,
+    Tube,
+    View,
+    random_rotation,
+    rotation,
+)
+
+# Path lengths to float32 rounding: rtol 1e-4, atol 1e-3 mm (times the material's coefficient).
+RTOL, ATOL_MM = 1e-4, 1e-3
+QUARTER = st.sampled_from([0.0, math.pi / 2, math.pi, -math.pi / 2])  # faces parallel to rays
+ANGLE = st.one_of(QUARTER, st.floats(-math.pi, math.pi))
+MATERIALS_USED = ["steel", "water", "nylon", "aluminium"]
+
+
+def _view(shape: tuple[int, int], pitch: float) -> View:
+    rot = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])  # rows = y, cols = x, rays down z
+    return View(rot, np.zeros(3), pitch, shape)
+
+
+@st.composite
+def shapes(draw: st.DrawFn) -> Shape:
+    centre = np.array([draw(st.floats(-20, 140)) for _ in range(2)] + [draw(st.floats(-50, 50))])
+    if draw(st.booleans()):
+        rot = rotation(draw(ANGLE), draw(ANGLE), draw(ANGLE))
+    else:
+        rot = random_rotation(np.random.default_rng(draw(st.integers(0, 2**32 - 1))))
+    size = st.floats(0.3, 60)
+    kind = draw(st.sampled_from(["box", "ellipsoid", "cylinder", "plate", "tube"]))
+    if kind == "box":
+        return Box(centre, rot, np.array([draw(size) for _ in range(3)]))
+    if kind == "ellipsoid":
+        return Ellipsoid(centre, rot, np.array([draw(size) for _ in range(3)]))
+    if kind == "cylinder":
+        return Cylinder(centre, rot, draw(size), draw(size))
+    if kind == "plate":
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+        outline = rng.random((h, w)).astype(np.float32) * (rng.random((h, w)) > 0.3)
+        return Plate(centre, rot, outline, draw(st.floats(0.5, 3)), draw(st.floats(0.3, 20)))
+    n = draw(st.integers(2, 5))
+    points = np.array([[draw(st.floats(-40, 40)) for _ in range(3)] for _ in range(n)])
+    return Tube(centre, rot, points, draw(st.floats(0.3, 8)))
+
+
+@st.composite
+def parts(draw: st.DrawFn) -> Part:
+    texture = None
+    if draw(st.booleans()):
+        texture = (
+            draw(st.integers(0, len(TEXTURE_KINDS) - 1)),
+            draw(st.floats(0, 1.5)),
+            draw(st.integers(0, 511)),
+            draw(st.integers(0, 511)),
+        )
+    return Part(
+        draw(shapes()),
+        MATERIALS[draw(st.sampled_from(MATERIALS_USED))],
+        draw(st.sampled_from([1.0, 1.0, -1.0])),
+        texture,
+        draw(st.booleans()),
+    )
+
+
+def _assert_close(fast: render.Projection, slow: render.Projection) -> None:
+    # The basis coefficients are up to ~0.1/mm (Compton) and ~4e4/mm·keV³ (photo): scale the
+    # tolerance in mm by the largest map value per mm of the reference.
+    for name in ("compton", "photo", "threat"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        per_mm = max(abs(float(c)) for c in _coefficients(name))
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL_MM * per_mm, err_msg=name)
+
+
+def _coefficients(name: str) -> list[float]:
+    basis = [render._basis(MATERIALS[m].z, MATERIALS[m].rho) for m in MATERIALS_USED]
+    kn, inv = render.klein_nishina(render.E_HIGH), 1 / render.E_HIGH**3
+    if name == "compton":
+        return [c for c, _ in basis]
+    if name == "photo":
+        return [p for _, p in basis]
+    return [c * kn + p * inv for c, p in basis]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shape=shapes(),
+    pitch=st.sampled_from([1.0, 0.5, 1 / 0.3, 5.0, 0.8]),
+    size=st.tuples(st.integers(1, 150), st.integers(1, 150)),
+)
+def test_kernel_matches_the_reference_footprint(
+    shape: Shape, pitch: float, size: tuple[int, int]
+) -> None:
+    view = _view(size, pitch)
+    part = Part(shape, MATERIALS["water"])
+    _assert_close(project([part], view, kernel=True), project([part], view, kernel=False))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.lists(parts(), min_size=1, max_size=8),
+    pitch=st.sampled_from([1.0, 0.5, 1 / 0.3, 4.0]),
+    size=st.tuples(st.integers(1, 160), st.integers(1, 160)),
+    source_mm=st.sampled_from([None, 300.0, 900.0, 30.0]),
+)
+def test_kernel_matches_the_reference_projection(
+    items: list[Part], pitch: float, size: tuple[int, int], source_mm: float | None
+) -> None:
+    # Textures, cavities, threats and the fan beam's row magnification, several parts overlapping.
+    view = _view(size, pitch)
+    fast = project(items, view, source_mm, kernel=True)
+    _assert_close(fast, project(items, view, source_mm, kernel=False))
+
+
+def test_every_trace_kind_is_drawn() -> None:
+    # The strategies above reach each formula; this pins that the poses they rely on exist.
+    view = _view((64, 64), 1.0)
+    c = np.array([32.0, 32.0, 0.0])
+    kinds = {
+        BOX: Box(c, rotation(0.3, 0.4, 0.5), np.full(3, 5.0)),
+        ELLIPSOID: Ellipsoid(c, rotation(0.3), np.full(3, 5.0)),
+        DISC: Cylinder(c, np.eye(3), 5.0, 5.0),
+        SIDE_ON_CYLINDER: Cylinder(c, rotation(pitch=math.pi / 2), 5.0, 5.0),
+        CYLINDER: Cylinder(c, rotation(0.3, 0.4), 5.0, 5.0),
+        PLATE: Plate(c, np.eye(3), np.ones((4, 4), np.float32)),
+        RASTER: Tube(c, np.eye(3), np.array([[-5.0, 0, 0], [5, 0, 0]]), 2.0),
+    }
+    for kind, shape in kinds.items():
+        trace = shape.trace(view)
+        assert trace is not None
+        assert trace.kind == kind
+        part = Part(shape, MATERIALS["steel"], texture=(2, 0.5, 3, 7), threat=True)
+        _assert_close(project([part], view, kernel=True), project([part], view, kernel=False))
+
+
+def _maps(shape: tuple[int, int] = (8, 8)) -> list[np.ndarray]:
+    return [np.zeros(shape, np.float32) for _ in range(3)]
+
+
+def _records(**fields: float) -> np.ndarray:
+    record = np.zeros((1, 29))
+    record[0, :5] = [BOX, 0, 4, 0, 4]
+    record[0, 7] = 1.0  # pitch
+    record[0, 8:20] = [1, 0, 1, 0] * 3
+    record[0, 20] = -1  # no array
+    record[0, 21] = 1.0  # Compton coefficient
+    record[0, 24] = -1  # no texture
+    names = {"kind": 0, "row1": 2, "array": 20, "texture": 24, "magnification": 28}
+    for name, value in fields.items():
+        record[0, names[name]] = value
+    return record
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kind": 9}, "unknown kind 9"),
+        ({"kind": 0.5}, "kind must be a whole number"),
+        ({"row1": 9}, "pixel box outside the maps"),
+        ({"row1": 0}, "or empty"),
+        ({"kind": RASTER}, "array index out of range"),
+        ({"texture": 7}, "texture kind out of range"),
+        ({"magnification": -1}, "magnification must be >= 0"),
+        ({"magnification": math.nan}, "is not finite"),
+    ],
+)
+def test_kernel_rejects_bad_records(fields: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _kernels.project_traces(*_maps(), _records(**fields), [], _texture_bank())
+
+
+def test_kernel_rejects_bad_arrays() -> None:
+    bank = _texture_bank()
+    with pytest.raises(ValueError, match="compton, photo and threat differ"):
+        _kernels.project_traces(*_maps()[:2], np.zeros((8, 9), np.float32), _records(), [], bank)
+    with pytest.raises(ValueError, match="photo must be a writeable C-contiguous float32"):
+        _kernels.project_traces(_maps()[0], np.zeros((8, 8)), _maps()[0], _records(), [], bank)
+    with pytest.raises(ValueError, match="records must be a C-contiguous float64"):
+        _kernels.project_traces(*_maps(), np.zeros((1, 28)), [], bank)
+    with pytest.raises(ValueError, match="bank must be"):
+        _kernels.project_traces(*_maps(), _records(), [], bank[0])
+    with pytest.raises(ValueError, match="arrays must hold"):
+        _kernels.project_traces(*_maps(), _records(), [np.zeros((2, 2))], bank)
+    raster = [np.zeros((3, 4), np.float32)]
+    with pytest.raises(ValueError, match="raster shape differs"):
+        _kernels.project_traces(*_maps(), _records(kind=RASTER, array=0), raster, bank)
+    maps = _maps()
+    _kernels.project_traces(*maps, _records(), [], bank)  # 2 mm deep over rows and columns 0-3
+    expected = np.zeros((8, 8), np.float32)
+    expected[:4, :4] = 2
+    np.testing.assert_array_equal(maps[0], expected)
+    assert not maps[1].any()
+    assert not maps[2].any()
+
+
+def test_kernel_is_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+    part = Part(Box(np.array([8.0, 8.0, 0.0]), np.eye(3), np.full(3, 3.0)), MATERIALS["steel"])
+    view = _view((16, 16), 1.0)
+    expected = project([part], view, kernel=False)
+    monkeypatch.setattr(render, "_kernels", None)
+    _assert_close(project([part], view), expected)
+    with pytest.raises(RuntimeError, match=r"xadt\._kernels is not built"):
+        project([part], view, kernel=True)
