@@ -56,10 +56,10 @@ def project_traces(
     photo: npt.NDArray[np.float32],
     threat: npt.NDArray[np.float32],
     records: npt.NDArray[np.float64],
-    arrays: list[npt.NDArray[np.float32]],
+    arrays: list[np.ndarray],
     bank: npt.NDArray[np.float32],
 ) -> None:
-    """Add shape traces (records (N, 29)), textured from bank (K, S, S), to the maps in place."""
+    """Add shape traces (records (N, 33)), textured from bank (K, S, S), to the maps in place."""
 
 # Only where cuda_compiled: the CUDA launchers, taking device pointers and a cudaStream_t as ints.
 def cuda_extract_patches(

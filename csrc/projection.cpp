@@ -2,18 +2,20 @@
 // where a fan beam asks for it, and added to the Compton, photoelectric and threat maps.
 //
 // Each trace (xadt.synth.shapes.Trace) is one row of a float64 record table: its pixel box, the
-// formula and coefficients of its path length, its material coefficients and its texture. The
-// path lengths go to a scratch buffer, computed with the float32 expressions, in the order, that
-// Trace.lengths evaluates with numpy; textures and magnification follow xadt.synth.render's
-// reference path. So the two paths agree to float32 rounding (to the bit except for square roots
-// and the bilinear plate outline) without the numpy temporaries of each step.
+// formula and coefficients of its path length, its material coefficients and its texture. Path
+// lengths are computed a row at a time with the expressions, in the order, that the numpy
+// reference evaluates (Trace.lengths, float32 where it is float32, float64 where it is float64),
+// textured and added to the maps while the row is in cache. So the two paths agree to float32
+// rounding (to the bit except for bilinear outline samples and the edge-on profile's sums)
+// without the numpy temporaries of each step. A fan beam's rows are stretched from a full
+// scratch copy of the trace instead.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,12 +25,23 @@ namespace py = pybind11;
 namespace {
 
 // Trace kinds, numbered as xadt.synth.shapes numbers them.
-enum Kind : int { kBox, kEllipsoid, kDisc, kSideOnCylinder, kCylinder, kPlate, kRaster, kKinds };
+enum Kind : int {
+    kBox,
+    kEllipsoid,
+    kDisc,
+    kSideOnCylinder,
+    kCylinder,
+    kPlate,
+    kEdgeOnPlate,
+    kTube,
+    kKinds
+};
 
-// Coefficients each kind reads (the rest of its 12 are ignored).
-constexpr int kCoefficients = 12;
+constexpr int kCoefficients = 16;  // per record; each kind reads the first few
 // Texture offsets beyond this could overflow the int64 pattern index with a large image.
-constexpr int64_t kTextureLimit = int64_t{1} << 40;
+constexpr double kTextureLimit = 1099511627776.0;  // 2**40
+// An edge-on plate's profile samples an n x n grid; no outline is near this wide.
+constexpr double kProfileLimit = 65536.0;
 
 // Columns of the record table, as xadt.synth.render writes them.
 enum Field : int {
@@ -41,7 +54,7 @@ enum Field : int {
     fV,
     fPitch,  // mm per pixel
     fCoef,
-    fArray = fCoef + kCoefficients,  // index into `arrays` (plate outline or raster), else -1
+    fArray = fCoef + kCoefficients,  // index into `arrays` (outline or tube samples), else -1
     fCompton,                        // material coefficients (float32 values; < 0 for a cavity)
     fPhoto,
     fThreat,   // the threat map's coefficient; 0 for a part that is not a threat
@@ -53,8 +66,13 @@ enum Field : int {
     kFields
 };
 
+// A tube sample's columns: its pixel in the box, its view position (mm), the unit in-plane
+// direction of the centre line and the sine of its angle to the ray.
+enum Sample : int { sRow, sCol, sU, sV, sDirU, sDirV, sSine, kSampleFields };
+
 struct Array {
-    const float *data = nullptr;
+    const float *f32 = nullptr;
+    const double *f64 = nullptr;
     int64_t rows = 0, cols = 0;
 };
 
@@ -65,10 +83,463 @@ struct Trace {
     Array array;
 };
 
+// floor(x) as an integer, for |x| well inside the int64 range (callers bound x first).
+int64_t floor_int(double x) {
+    const auto i = static_cast<int64_t>(x);
+    return static_cast<double>(i) > x ? i - 1 : i;
+}
+
+// The zero-padded bilinear sample of an outline at (y, x), as scipy's order-1 "grid-constant".
+double bilinear(const Array &a, double y, double x) {
+    if (!(y > -1.0 && y < static_cast<double>(a.rows) && x > -1.0 &&
+          x < static_cast<double>(a.cols)))
+        return 0.0;  // every neighbour is padding (and NaN reads nothing)
+    const int64_t iy = floor_int(y), ix = floor_int(x);
+    const double wy = y - static_cast<double>(iy), wx = x - static_cast<double>(ix);
+    double sum = 0.0;
+    for (int64_t dy = 0; dy < 2; ++dy) {
+        const int64_t yy = iy + dy;
+        if (yy < 0 || yy >= a.rows) continue;
+        const double wr = dy ? wy : 1.0 - wy;
+        for (int64_t dx = 0; dx < 2; ++dx) {
+            const int64_t xx = ix + dx;
+            if (xx < 0 || xx >= a.cols) continue;
+            sum += wr * (dx ? wx : 1.0 - wx) * static_cast<double>(a.f32[yy * a.cols + xx]);
+        }
+    }
+    return sum;
+}
+
+// One line of Maurer, Qi and Raghavan's exact Euclidean feature transform (PAMI 2003), with the
+// tie rules of scipy.ndimage.distance_transform_edt, which the numpy reference calls: the
+// feature at position k has coordinate along[k] on the line and across[k] off it (the line lies
+// at `coor` off it); each position gets the nearest valid feature, the earlier one on a tie.
+// Returns false, writing nothing, where the line has no feature. Arithmetic in double as scipy's
+// (exact: every term is an integer far below 2**53).
+bool voronoi_line(int64_t len, double coor, const std::vector<double> &along,
+                  const std::vector<double> &across, const std::vector<char> &valid,
+                  std::vector<int64_t> &g, std::vector<double> &out_along,
+                  std::vector<double> &out_across) {
+    int64_t l = -1;
+    for (int64_t k = 0; k < len; ++k) {
+        const auto uk = static_cast<size_t>(k);
+        if (!valid[uk]) continue;
+        const double fd = along[uk], tw = across[uk] - coor, wr = tw * tw;
+        while (l >= 1) {
+            const auto i1 = static_cast<size_t>(g[static_cast<size_t>(l)]);
+            const auto i2 = static_cast<size_t>(g[static_cast<size_t>(l - 1)]);
+            const double a = along[i1] - along[i2], b = fd - along[i1], c = a + b;
+            const double tu = across[i2] - coor, tv = across[i1] - coor;
+            if (c * (tv * tv) - b * (tu * tu) - a * wr - a * b * c <= 0.0) break;
+            --l;
+        }
+        g[static_cast<size_t>(++l)] = k;
+    }
+    if (l < 0) return false;
+    const int64_t last = l;
+    l = 0;
+    const auto dist2 = [&](int64_t m, int64_t k) {
+        const auto um = static_cast<size_t>(g[static_cast<size_t>(m)]);
+        const double t = along[um] - static_cast<double>(k), s = across[um] - coor;
+        return t * t + s * s;
+    };
+    for (int64_t k = 0; k < len; ++k) {
+        double d1 = dist2(l, k);
+        while (l < last) {
+            const double d2 = dist2(l + 1, k);
+            if (d1 <= d2) break;
+            d1 = d2;
+            ++l;
+        }
+        const auto um = static_cast<size_t>(g[static_cast<size_t>(l)]);
+        out_along[static_cast<size_t>(k)] = along[um];
+        out_across[static_cast<size_t>(k)] = across[um];
+    }
+    return true;
+}
+
+// The path lengths of one trace, a row at a time: what a row needs of the whole box (offsets,
+// the column half of linear forms, a profile, the tube's nearest samples) is prepared once.
+class Lengths {
+  public:
+    explicit Lengths(const Trace &t)
+        : t_(t), c_(t.f + fCoef), h_(t.r1 - t.r0), w_(t.c1 - t.c0) {
+        du_ = offsets(t.r0, t.r1, t.f[fU]);
+        dv_ = offsets(t.c0, t.c1, t.f[fV]);
+        switch (t.kind) {
+        case kBox:
+            for (int k = 0; k < 3; ++k) scale(k, c_[4 * k + 1]);
+            break;
+        case kDisc:
+            scale(0, c_[1]);
+            scale(1, c_[3]);
+            break;
+        case kSideOnCylinder:
+        case kCylinder:
+            scale(0, c_[1]);
+            scale(1, c_[4]);
+            scale(2, c_[6]);
+            break;
+        case kEdgeOnPlate:
+            scale(0, c_[9]);
+            scale(1, c_[12]);
+            profile();
+            break;
+        case kTube:
+            nearest();
+            break;
+        default:
+            break;
+        }
+    }
+
+    void row(int64_t i, float *out) {
+        const float u = du_[static_cast<size_t>(i)];
+        switch (t_.kind) {
+        case kBox:
+            return box(u, out);
+        case kEllipsoid:
+            return ellipsoid(u, out);
+        case kDisc:
+            return disc(u, out);
+        case kSideOnCylinder:
+        case kCylinder:
+            return cylinder(u, out);
+        case kPlate:
+            return plate(i, out);
+        case kEdgeOnPlate:
+            return edge_on_plate(u, out);
+        case kTube:
+            return tube(i, out);
+        default:
+            return;  // the kinds were checked before the loop
+        }
+    }
+
+  private:
+    // Pixel centres minus the shape's centre along one axis, as numpy computes them in float32.
+    std::vector<float> offsets(int64_t start, int64_t stop, double centre) const {
+        std::vector<float> out(static_cast<size_t>(stop - start));
+        const auto p = static_cast<float>(t_.f[fPitch]), c = static_cast<float>(centre);
+        for (int64_t i = start; i < stop; ++i)
+            out[static_cast<size_t>(i - start)] = static_cast<float>(i) * p - c;
+        return out;
+    }
+
+    float f(int k) const { return static_cast<float>(c_[k]); }
+
+    // b·dv for every column: the row-independent half of a linear form a·du + b·dv.
+    void scale(int slot, double b) {
+        auto &out = bv_[slot];
+        out.resize(dv_.size());
+        const auto fb = static_cast<float>(b);
+        for (size_t j = 0; j < dv_.size(); ++j) out[j] = fb * dv_[j];
+    }
+
+    void box(float u, float *out) {
+        // Per axis, a pair of faces parallel to the rays bounds the footprint (|a·du + b·dv| <=
+        // h) and any other pair the depth: the ray enters at mid - h and leaves at mid + h.
+        bool deep = false;
+        for (int k = 0; k < 3; ++k) {
+            if (c_[4 * k + 3] != 0.0) continue;
+            const float base = f(4 * k) * u, h = f(4 * k + 2);
+            const float *b = bv_[k].data();
+            if (!deep) {
+                for (int64_t j = 0; j < w_; ++j) {
+                    near_[static_cast<size_t>(j)] = (base + b[j]) - h;
+                    far_[static_cast<size_t>(j)] = (base + b[j]) + h;
+                }
+            } else {
+                for (int64_t j = 0; j < w_; ++j) {
+                    const auto uj = static_cast<size_t>(j);
+                    near_[uj] = std::max(near_[uj], (base + b[j]) - h);
+                    far_[uj] = std::min(far_[uj], (base + b[j]) + h);
+                }
+            }
+            deep = true;
+        }
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto uj = static_cast<size_t>(j);
+            out[j] = deep ? std::max(far_[uj] - near_[uj], 0.0f) : 0.0f;
+        }
+        for (int k = 0; k < 3; ++k) {
+            if (c_[4 * k + 3] == 0.0) continue;
+            const float base = f(4 * k) * u;
+            const float *b = bv_[k].data();
+            for (int64_t j = 0; j < w_; ++j)
+                if (!(static_cast<double>(std::fabs(base + b[j])) <= c_[4 * k + 2])) out[j] = 0.0f;
+        }
+    }
+
+    void ellipsoid(float u, float *out) const {
+        // sqrt(max(ee - (qa·du² + qb·dv² + qab·du·dv), 0)) · scale
+        const float qb = f(1), qab = f(2), ee = f(3), scale = f(4), a = f(0) * (u * u);
+        for (int64_t j = 0; j < w_; ++j) {
+            const float v = dv_[static_cast<size_t>(j)];
+            const float q = a + qb * (v * v) + qab * (u * v);
+            out[j] = std::sqrt(std::max(ee - q, 0.0f)) * scale;
+        }
+    }
+
+    void disc(float u, float *out) const {
+        // depth where x² + y² <= 1, x and y linear forms
+        const float ax = f(0) * u, ay = f(2) * u, depth = f(4);
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto uj = static_cast<size_t>(j);
+            const float x = ax + bv_[0][uj], y = ay + bv_[1][uj];
+            out[j] = x * x + y * y <= 1.0f ? depth : 0.0f;
+        }
+    }
+
+    void cylinder(float u, float *out) const {
+        // The circle's chord: t in tc ± delta, delta = sqrt(max(ee - cross², 0)) / ee. Side-on,
+        // the caps cut it where |z| > h; otherwise at t in mz ± hz.
+        const float ee = f(2), inv = static_cast<float>(1.0 / c_[2]), hz = f(7);
+        const float ak = f(0) * u, a1 = f(3) * u, a2 = f(5) * u;
+        const bool side = t_.kind == kSideOnCylinder;
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto uj = static_cast<size_t>(j);
+            const float cross = ak + bv_[0][uj];
+            const float delta = std::sqrt(std::max(ee - cross * cross, 0.0f)) * inv;
+            if (side) {
+                const bool inside = static_cast<double>(std::fabs(a1 + bv_[1][uj])) <= c_[5];
+                out[j] = inside ? 2.0f * delta : 0.0f;
+            } else {
+                const float tc = a1 + bv_[1][uj], mz = a2 + bv_[2][uj];
+                out[j] = std::max(std::min(tc + delta, mz + hz) - std::max(tc - delta, mz - hz),
+                                  0.0f);
+            }
+        }
+    }
+
+    void plate(int64_t i, float *out) const {
+        // The outline sampled at matrix @ (i, j) + offset, times the depth across the plate.
+        const auto di = static_cast<double>(i);
+        const float depth = f(6);
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto dj = static_cast<double>(j);
+            const double y = c_[0] * di + c_[1] * dj + c_[4], x = c_[2] * di + c_[3] * dj + c_[5];
+            out[j] = static_cast<float>(bilinear(t_.array, y, x)) * depth;
+        }
+    }
+
+    void profile() {
+        // The outline's chord along the ray at each across-ray step: the outline sampled on an
+        // n x n grid turned to the ray, summed along the ray (float32, row after row as numpy).
+        const auto n = static_cast<int64_t>(c_[6]);
+        profile_.assign(static_cast<size_t>(n), 0.0f);
+        for (int64_t a = 0; a < n; ++a)
+            for (int64_t b = 0; b < n; ++b) {
+                const auto da = static_cast<double>(a), db = static_cast<double>(b);
+                const double y = c_[0] * da + c_[1] * db + c_[4];
+                const double x = c_[2] * da + c_[3] * db + c_[5];
+                profile_[static_cast<size_t>(b)] += static_cast<float>(bilinear(t_.array, y, x));
+            }
+        for (float &p : profile_) p *= f(7);
+    }
+
+    // np.interp(x, 0 … n-1, profile, left=0, right=0)
+    double chord(double x) const {
+        const auto n = static_cast<int64_t>(profile_.size());
+        const auto top = static_cast<double>(n - 1);
+        if (!(x >= 0.0 && x <= top)) return 0.0;
+        if (x == top) return profile_.back();
+        const auto j = static_cast<size_t>(x);
+        const auto dj = static_cast<double>(j), fj = static_cast<double>(profile_[j]);
+        if (dj == x) return fj;
+        return (static_cast<double>(profile_[j + 1]) - fj) * (x - dj) + fj;
+    }
+
+    void edge_on_plate(float u, float *out) const {
+        // The chord at the pixel's across-ray coordinate s, times the share of the ray's height
+        // range c ± spread inside the plate, over the in-plane share of the ray.
+        const float as = f(8) * u, shift = f(10), ac = f(11) * u, spread_scale = f(13);
+        const float half = f(14), inv = f(15);
+        const auto least = static_cast<float>(t_.f[fPitch] / 2);
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto uj = static_cast<size_t>(j);
+            const float s = (as + bv_[0][uj]) + shift;
+            const auto ch = static_cast<float>(chord(static_cast<double>(s)));
+            const float c = ac + bv_[1][uj];
+            const float spread = std::max(ch * spread_scale, least);
+            const float overlap = std::min(c + spread, half) - std::max(c - spread, -half);
+            const float frac = std::min(std::max(overlap / (2.0f * spread), 0.0f), 1.0f);
+            out[j] = ch * inv * frac;
+        }
+    }
+
+    void nearest() {
+        // Each pixel's nearest sample cell, as the reference's distance transform finds it: the
+        // last sample written to a cell owns it, and the transform runs down the columns, then
+        // along the rows.
+        const double *table = t_.array.f64;
+        const int64_t n = t_.array.rows;
+        const auto size = static_cast<size_t>(h_ * w_);
+        owner_.assign(size, -1);
+        for (int64_t k = 0; k < n; ++k) {
+            const double *s = table + k * kSampleFields;
+            owner_[static_cast<size_t>(static_cast<int64_t>(s[sRow]) * w_ +
+                                       static_cast<int64_t>(s[sCol]))] = static_cast<int32_t>(k);
+        }
+        std::vector<double> feature_row(size, -1.0), feature_col(size, 0.0);
+        const auto len = static_cast<size_t>(std::max(h_, w_));
+        std::vector<double> along(len), across(len), out_along(len), out_across(len);
+        std::vector<char> valid(len);
+        std::vector<int64_t> g(len);
+        for (int64_t j = 0; j < w_; ++j) {
+            for (int64_t i = 0; i < h_; ++i) {
+                const auto ui = static_cast<size_t>(i);
+                valid[ui] = owner_[static_cast<size_t>(i * w_ + j)] >= 0;
+                along[ui] = static_cast<double>(i);
+                across[ui] = static_cast<double>(j);
+            }
+            if (!voronoi_line(h_, static_cast<double>(j), along, across, valid, g, out_along,
+                              out_across))
+                continue;
+            for (int64_t i = 0; i < h_; ++i) {
+                feature_row[static_cast<size_t>(i * w_ + j)] = out_along[static_cast<size_t>(i)];
+                feature_col[static_cast<size_t>(i * w_ + j)] = out_across[static_cast<size_t>(i)];
+            }
+        }
+        near_sample_.assign(size, 0);
+        dist_.assign(size, 0.0);
+        for (int64_t i = 0; i < h_; ++i) {
+            for (int64_t j = 0; j < w_; ++j) {
+                const auto at = static_cast<size_t>(i * w_ + j), uj = static_cast<size_t>(j);
+                valid[uj] = feature_row[at] >= 0.0;
+                along[uj] = feature_col[at];
+                across[uj] = feature_row[at];
+            }
+            // Every row has a feature: each column that holds a sample passed it to all rows.
+            voronoi_line(w_, static_cast<double>(i), along, across, valid, g, out_along,
+                         out_across);
+            for (int64_t j = 0; j < w_; ++j) {
+                const auto uj = static_cast<size_t>(j), at = static_cast<size_t>(i * w_ + j);
+                const double dr = out_across[uj] - static_cast<double>(i);
+                const double dc = out_along[uj] - static_cast<double>(j);
+                dist_[at] = std::sqrt(dr * dr + dc * dc);
+                near_sample_[at] = owner_[static_cast<size_t>(
+                    static_cast<int64_t>(out_across[uj]) * w_ + static_cast<int64_t>(out_along[uj]))];
+            }
+        }
+    }
+
+    void tube(int64_t i, float *out) const {
+        // The chord of a circle of radius r at the pixel's distance from its nearest sample's
+        // centre line, over the sine to the ray; nothing beyond r + a pixel, nor past the ends.
+        const double p = t_.f[fPitch], r = c_[0];
+        const double *table = t_.array.f64;
+        const int64_t last = t_.array.rows - 1;
+        const double y = static_cast<double>(t_.r0 + i) * p;
+        for (int64_t j = 0; j < w_; ++j) {
+            const auto at = static_cast<size_t>(i * w_ + j);
+            const int64_t k = near_sample_[at];
+            const double *s = table + k * kSampleFields;
+            const double du = y - s[sU], dv = static_cast<double>(t_.c0 + j) * p - s[sV];
+            const double perp = du * s[sDirV] - dv * s[sDirU];
+            const double disc = std::max(r * r - perp * perp, 0.0);
+            double length = 2 * std::sqrt(disc) / std::max(s[sSine], 0.15);
+            const double along = du * s[sDirU] + dv * s[sDirV];
+            if (dist_[at] * p > r + p || (k == 0 && along < 0) || (k == last && along > 0))
+                length = 0.0;
+            out[j] = static_cast<float>(length);
+        }
+    }
+
+    const Trace &t_;
+    const double *c_;
+    int64_t h_, w_;
+    std::vector<float> du_, dv_, bv_[3], profile_;
+    std::vector<float> near_ = std::vector<float>(static_cast<size_t>(w_));
+    std::vector<float> far_ = std::vector<float>(static_cast<size_t>(w_));
+    std::vector<int32_t> owner_, near_sample_;
+    std::vector<double> dist_;
+};
+
+// len *= max(1 + amplitude · pattern, 0.05), the pattern tiled every `side` pixels and stepped
+// by the pitch: pixel (r, c) reads bank[(row + r·pitch) mod side, (col + c·pitch) mod side].
+class Texture {
+  public:
+    Texture(const Trace &t, const float *bank, int64_t side)
+        : t_(t), side_(side), amplitude_(static_cast<float>(t.f[fAmplitude])) {
+        pattern_ = bank + static_cast<int64_t>(t.f[fTexture]) * side * side;
+        cols_.resize(static_cast<size_t>(t.c1 - t.c0));
+        for (int64_t j = t.c0; j < t.c1; ++j)
+            cols_[static_cast<size_t>(j - t.c0)] =
+                wrap(t.f[fTextureCol] + static_cast<double>(j) * t.f[fPitch]);
+    }
+
+    void apply(int64_t i, float *len) const {
+        const float *src =
+            pattern_ + wrap(t_.f[fTextureRow] + static_cast<double>(t_.r0 + i) * t_.f[fPitch]) * side_;
+        for (size_t j = 0; j < cols_.size(); ++j) {
+            float factor = src[cols_[j]] * amplitude_;
+            factor += 1.0f;
+            len[j] *= std::max(factor, 0.05f);
+        }
+    }
+
+  private:
+    int64_t wrap(double x) const {
+        const int64_t i = static_cast<int64_t>(x) % side_;  // truncated, as numpy's astype
+        return i < 0 ? i + side_ : i;
+    }
+
+    const Trace &t_;
+    int64_t side_;
+    float amplitude_;
+    const float *pattern_;
+    std::vector<int64_t> cols_;
+};
+
+struct Maps {
+    float *data[3];
+    int64_t height, width;
+};
+
+// maps[r, c0:c1] += coefficient · len for the trace's maps (the threat map only for a threat).
+void add_row(const Trace &t, const Maps &maps, int64_t r, const float *len) {
+    const float coefficient[3] = {static_cast<float>(t.f[fCompton]),
+                                  static_cast<float>(t.f[fPhoto]),
+                                  static_cast<float>(t.f[fThreat])};
+    const int64_t w = t.c1 - t.c0;
+    for (int k = 0; k < (coefficient[2] != 0.0f ? 3 : 2); ++k) {
+        float *dst = maps.data[k] + r * maps.width + t.c0;
+        for (int64_t j = 0; j < w; ++j) dst[j] += coefficient[k] * len[j];
+    }
+}
+
+// The trace stretched along rows by its magnification about the image's central row: each row
+// it covers interpolates linearly between the two trace rows it comes from.
+void add_magnified(const Trace &t, const Maps &maps, const std::vector<float> &len,
+                   std::vector<float> &row) {
+    const int64_t n = t.r1 - t.r0, w = t.c1 - t.c0;
+    const double m = t.f[fMagnification], centre = static_cast<double>(maps.height - 1) / 2;
+    const int64_t r0 = std::max(
+        static_cast<int64_t>(std::floor(centre + (static_cast<double>(t.r0) - centre) * m)),
+        int64_t{0});
+    const int64_t r1 = std::min(
+        static_cast<int64_t>(std::ceil(centre + (static_cast<double>(t.r1 - 1) - centre) * m)) +
+            1,
+        maps.height);
+    for (int64_t r = r0; r < r1; ++r) {
+        const double src =
+            centre + (static_cast<double>(r) - centre) / m - static_cast<double>(t.r0);
+        const double lo = std::floor(src);
+        const auto wt = static_cast<float>(src - lo), keep = 1.0f - wt;
+        const auto a = static_cast<int64_t>(lo), b = a + 1;
+        for (int64_t j = 0; j < w; ++j) {
+            const float va = a >= 0 && a < n ? len[static_cast<size_t>(a * w + j)] : 0.0f;
+            const float vb = b >= 0 && b < n ? len[static_cast<size_t>(b * w + j)] : 0.0f;
+            row[static_cast<size_t>(j)] = va * keep + vb * wt;
+        }
+        add_row(t, maps, r, row.data());
+    }
+}
+
 std::string where(int64_t k) { return "project_traces: record " + std::to_string(k) + ": "; }
 
-int64_t whole(const double *f, int field, int64_t k, const char *name) {
-    const double x = f[field];
+int64_t whole(double x, int64_t k, const std::string &name) {
     if (!std::isfinite(x) || x != std::floor(x) || std::fabs(x) > 9.0e15)
         throw std::invalid_argument(where(k) + name + " must be a whole number, got " +
                                     std::to_string(x));
@@ -82,226 +553,66 @@ void require_map(const py::array &a, const char *name) {
                                     " must be a writeable C-contiguous float32 2-D array");
 }
 
-// Pixel centres minus the shape's centre along one axis, as numpy computes them in float32.
-std::vector<float> offsets(int64_t start, int64_t stop, double centre, double pitch) {
-    std::vector<float> out(static_cast<size_t>(stop - start));
-    const auto p = static_cast<float>(pitch), c = static_cast<float>(centre);
-    for (int64_t i = start; i < stop; ++i)
-        out[static_cast<size_t>(i - start)] = static_cast<float>(i) * p - c;
-    return out;
-}
-
-// b·dv for every column: the row-independent half of a linear form a·du + b·dv.
-std::vector<float> scaled(const std::vector<float> &dv, double b) {
-    std::vector<float> out(dv.size());
-    const auto fb = static_cast<float>(b);
-    for (size_t j = 0; j < dv.size(); ++j) out[j] = fb * dv[j];
-    return out;
-}
-
-// The zero-padded bilinear sample of an outline at (y, x), as scipy's order-1 "grid-constant".
-double bilinear(const Array &a, double y, double x) {
-    const double fy = std::floor(y), fx = std::floor(x);
-    const double wy = y - fy, wx = x - fx;
-    const auto iy = static_cast<int64_t>(fy), ix = static_cast<int64_t>(fx);
-    double sum = 0.0;
-    for (int64_t dy = 0; dy < 2; ++dy) {
-        const int64_t yy = iy + dy;
-        if (yy < 0 || yy >= a.rows) continue;
-        const double wr = dy ? wy : 1.0 - wy;
-        for (int64_t dx = 0; dx < 2; ++dx) {
-            const int64_t xx = ix + dx;
-            if (xx < 0 || xx >= a.cols) continue;
-            sum += wr * (dx ? wx : 1.0 - wx) * static_cast<double>(a.data[yy * a.cols + xx]);
-        }
-    }
-    return sum;
-}
-
-// Path lengths (mm) of one trace at each pixel of its box, into `len` (row-major h x w).
-void lengths(const Trace &t, float *len) {
-    const int64_t h = t.r1 - t.r0, w = t.c1 - t.c0;
-    const double *c = t.f + fCoef;
-    if (t.kind == kRaster) {
-        std::memcpy(len, t.array.data, static_cast<size_t>(h * w) * sizeof(float));
-        return;
-    }
-    if (t.kind == kPlate) {
-        // Output pixel (i, j) samples the outline at matrix @ (i, j) + offset.
-        const auto depth = static_cast<float>(c[6]);
-        for (int64_t i = 0; i < h; ++i)
-            for (int64_t j = 0; j < w; ++j) {
-                const auto di = static_cast<double>(i), dj = static_cast<double>(j);
-                const double y = c[0] * di + c[1] * dj + c[4], x = c[2] * di + c[3] * dj + c[5];
-                len[i * w + j] = static_cast<float>(bilinear(t.array, y, x)) * depth;
-            }
-        return;
-    }
-    const std::vector<float> du = offsets(t.r0, t.r1, t.f[fU], t.f[fPitch]);
-    const std::vector<float> dv = offsets(t.c0, t.c1, t.f[fV], t.f[fPitch]);
-    const auto f = [c](int k) { return static_cast<float>(c[k]); };
-    switch (t.kind) {
-    case kBox: {
-        // Per axis, a pair of faces parallel to the rays bounds the footprint (|a·du + b·dv| <= h)
-        // and any other pair the depth: the ray enters at mid - h and leaves at mid + h.
-        std::vector<float> bv[3], near(static_cast<size_t>(w)), far(static_cast<size_t>(w));
-        for (int k = 0; k < 3; ++k) bv[k] = scaled(dv, c[4 * k + 1]);
-        for (int64_t i = 0; i < h; ++i) {
-            float *row = len + i * w;
-            bool deep = false;
-            for (int k = 0; k < 3; ++k) {
-                if (c[4 * k + 3] != 0.0) continue;
-                const float base = f(4 * k) * du[static_cast<size_t>(i)], hk = f(4 * k + 2);
-                const float *b = bv[k].data();
-                for (int64_t j = 0; j < w; ++j) {
-                    const float mid = base + b[j];
-                    const auto uj = static_cast<size_t>(j);
-                    near[uj] = deep ? std::max(near[uj], mid - hk) : mid - hk;
-                    far[uj] = deep ? std::min(far[uj], mid + hk) : mid + hk;
-                }
-                deep = true;
-            }
-            for (int64_t j = 0; j < w; ++j) {
-                const auto uj = static_cast<size_t>(j);
-                row[j] = deep ? std::max(far[uj] - near[uj], 0.0f) : 0.0f;
-            }
-            for (int k = 0; k < 3; ++k) {
-                if (c[4 * k + 3] == 0.0) continue;
-                const float base = f(4 * k) * du[static_cast<size_t>(i)];
-                const float *b = bv[k].data();
-                for (int64_t j = 0; j < w; ++j)
-                    if (!(static_cast<double>(std::fabs(base + b[j])) <= c[4 * k + 2]))
-                        row[j] = 0.0f;
-            }
-        }
-        return;
-    }
-    case kEllipsoid: {
-        // sqrt(max(ee - (qa·du² + qb·dv² + qab·du·dv), 0)) · scale
-        const float qa = f(0), qb = f(1), qab = f(2), ee = f(3), scale = f(4);
-        for (int64_t i = 0; i < h; ++i) {
-            const float u = du[static_cast<size_t>(i)], a = qa * (u * u);
-            float *row = len + i * w;
-            for (int64_t j = 0; j < w; ++j) {
-                const float v = dv[static_cast<size_t>(j)];
-                const float q = a + qb * (v * v) + qab * (u * v);
-                row[j] = std::sqrt(std::max(ee - q, 0.0f)) * scale;
-            }
-        }
-        return;
-    }
-    case kDisc: {
-        // depth where x² + y² <= 1, x and y linear forms
-        const std::vector<float> bx = scaled(dv, c[1]), by = scaled(dv, c[3]);
-        const float depth = f(4);
-        for (int64_t i = 0; i < h; ++i) {
-            const float ax = f(0) * du[static_cast<size_t>(i)];
-            const float ay = f(2) * du[static_cast<size_t>(i)];
-            float *row = len + i * w;
-            for (int64_t j = 0; j < w; ++j) {
-                const float x = ax + bx[static_cast<size_t>(j)], y = ay + by[static_cast<size_t>(j)];
-                row[j] = x * x + y * y <= 1.0f ? depth : 0.0f;
-            }
-        }
-        return;
-    }
-    case kSideOnCylinder:
-    case kCylinder: {
-        // The circle's chord: t in tc ± delta, delta = sqrt(max(ee - cross², 0)) / ee. Side-on,
-        // the caps cut it where |z| > h; otherwise at t in mz ± hz.
-        const bool side = t.kind == kSideOnCylinder;
-        const std::vector<float> bk = scaled(dv, c[1]);
-        const std::vector<float> b3 = scaled(dv, c[4]), b5 = scaled(dv, c[6]);
-        const float ee = f(2), inv = static_cast<float>(1.0 / c[2]), hz = f(7);
-        for (int64_t i = 0; i < h; ++i) {
-            const float u = du[static_cast<size_t>(i)];
-            const float ak = f(0) * u, a3 = f(3) * u, a5 = f(5) * u;
-            float *row = len + i * w;
-            for (int64_t j = 0; j < w; ++j) {
-                const auto uj = static_cast<size_t>(j);
-                const float cross = ak + bk[uj];
-                const float delta = std::sqrt(std::max(ee - cross * cross, 0.0f)) * inv;
-                if (side) {
-                    const bool inside = static_cast<double>(std::fabs(a3 + b3[uj])) <= c[5];
-                    row[j] = inside ? 2.0f * delta : 0.0f;
-                } else {
-                    const float tc = a3 + b3[uj], mz = a5 + b5[uj];
-                    const float l = std::min(tc + delta, mz + hz) - std::max(tc - delta, mz - hz);
-                    row[j] = std::max(l, 0.0f);
-                }
-            }
-        }
-        return;
-    }
-    default:
-        return;  // the kinds were checked before the loop
+// A tube's samples must lie in its box: their cells index the scratch maps.
+void check_tube(const Trace &t, int64_t k) {
+    if (!t.array.f64 || t.array.cols != kSampleFields || t.array.rows < 1)
+        throw std::invalid_argument(where(k) + "a tube's array must be float64 (N >= 1, 7)");
+    if (t.r1 - t.r0 > (int64_t{1} << 24) || t.c1 - t.c0 > (int64_t{1} << 24))
+        throw std::invalid_argument(where(k) + "a tube's pixel box is too large");
+    for (int64_t s = 0; s < t.array.rows; ++s) {
+        const double *row = t.array.f64 + s * kSampleFields;
+        const int64_t i = whole(row[sRow], k, "sample row"), j = whole(row[sCol], k, "sample col");
+        if (i < 0 || i >= t.r1 - t.r0 || j < 0 || j >= t.c1 - t.c0)
+            throw std::invalid_argument(where(k) + "tube sample " + std::to_string(s) +
+                                        " lies outside the pixel box");
+        for (int c = sU; c < kSampleFields; ++c)
+            if (!std::isfinite(row[c]))
+                throw std::invalid_argument(where(k) + "tube sample " + std::to_string(s) +
+                                            " is not finite");
     }
 }
 
-// len *= max(1 + amplitude · pattern, 0.05), the pattern tiled every `side` pixels and stepped
-// by the pitch: pixel (r, c) reads bank[(row + r·pitch) mod side, (col + c·pitch) mod side].
-void texture(const Trace &t, const float *bank, int64_t side, float *len) {
-    const int64_t h = t.r1 - t.r0, w = t.c1 - t.c0;
-    const double pitch = t.f[fPitch];
-    const float *pattern = bank + static_cast<int64_t>(t.f[fTexture]) * side * side;
-    const auto amplitude = static_cast<float>(t.f[fAmplitude]);
-    const auto wrap = [side](double x) {
-        const int64_t i = static_cast<int64_t>(x) % side;  // truncated, as numpy's astype
-        return i < 0 ? i + side : i;
-    };
-    std::vector<int64_t> cols(static_cast<size_t>(w));
-    for (int64_t j = 0; j < w; ++j)
-        cols[static_cast<size_t>(j)] =
-            wrap(t.f[fTextureCol] + static_cast<double>(t.c0 + j) * pitch);
-    for (int64_t i = 0; i < h; ++i) {
-        const float *src = pattern + wrap(t.f[fTextureRow] + static_cast<double>(t.r0 + i) * pitch) * side;
-        float *row = len + i * w;
-        for (int64_t j = 0; j < w; ++j) {
-            float factor = src[cols[static_cast<size_t>(j)]] * amplitude;
-            factor += 1.0f;
-            row[j] *= std::max(factor, 0.05f);
-        }
+Trace check_record(const double *f, int64_t k, int64_t height, int64_t width,
+                   const std::vector<Array> &given, int64_t textures) {
+    Trace t{static_cast<int>(whole(f[fKind], k, "kind")),
+            whole(f[fRow0], k, "row0"),
+            whole(f[fRow1], k, "row1"),
+            whole(f[fCol0], k, "col0"),
+            whole(f[fCol1], k, "col1"),
+            f,
+            {}};
+    if (t.kind < 0 || t.kind >= kKinds)
+        throw std::invalid_argument(where(k) + "unknown kind " + std::to_string(t.kind));
+    if (t.r0 < 0 || t.r1 <= t.r0 || t.r1 > height || t.c0 < 0 || t.c1 <= t.c0 || t.c1 > width)
+        throw std::invalid_argument(where(k) + "pixel box outside the maps or empty");
+    for (int field = fU; field < kFields; ++field)
+        if (!std::isfinite(f[field]))
+            throw std::invalid_argument(where(k) + "field " + std::to_string(field) +
+                                        " is not finite");
+    if (t.kind == kPlate || t.kind == kEdgeOnPlate || t.kind == kTube) {
+        const int64_t index = whole(f[fArray], k, "array index");
+        if (index < 0 || index >= static_cast<int64_t>(given.size()))
+            throw std::invalid_argument(where(k) + "array index out of range");
+        t.array = given[static_cast<size_t>(index)];
+        if (t.kind == kTube)
+            check_tube(t, k);
+        else if (!t.array.f32)
+            throw std::invalid_argument(where(k) + "a plate's outline must be float32");
     }
-}
-
-// maps[r, c] += coefficient · len over the trace's box, or over the rows its fan-beam image
-// covers, each the linear interpolation of the two rows it magnifies.
-void accumulate(const Trace &t, const float *len, float *const maps[3], int64_t height,
-                int64_t width, std::vector<float> &stretched) {
-    const int64_t n = t.r1 - t.r0, w = t.c1 - t.c0;
-    const float coefficient[3] = {static_cast<float>(t.f[fCompton]), static_cast<float>(t.f[fPhoto]),
-                                  static_cast<float>(t.f[fThreat])};
-    const int n_maps = coefficient[2] != 0.0f ? 3 : 2;
-    int64_t r0 = t.r0, r1 = t.r1;
-    const double m = t.f[fMagnification];
-    if (m > 0.0) {
-        const double centre = static_cast<double>(height - 1) / 2;
-        r0 = std::max(static_cast<int64_t>(std::floor(centre + (static_cast<double>(t.r0) - centre) * m)),
-                      int64_t{0});
-        r1 = std::min(static_cast<int64_t>(std::ceil(centre + (static_cast<double>(t.r1 - 1) - centre) * m)) + 1,
-                      height);
-        if (r1 <= r0) return;
-        stretched.assign(static_cast<size_t>((r1 - r0) * w), 0.0f);
-        for (int64_t r = r0; r < r1; ++r) {
-            const double src = centre + (static_cast<double>(r) - centre) / m - static_cast<double>(t.r0);
-            const double lo = std::floor(src);
-            const auto wt = static_cast<float>(src - lo), keep = 1.0f - wt;
-            const auto a = static_cast<int64_t>(lo), b = a + 1;
-            float *out = stretched.data() + (r - r0) * w;
-            for (int64_t j = 0; j < w; ++j) {
-                const float va = a >= 0 && a < n ? len[a * w + j] : 0.0f;
-                const float vb = b >= 0 && b < n ? len[b * w + j] : 0.0f;
-                out[j] = va * keep + vb * wt;
-            }
-        }
-        len = stretched.data();
+    if (t.kind == kEdgeOnPlate) {
+        const double n = f[fCoef + 6];
+        if (whole(n, k, "profile size") < 2 || n > kProfileLimit)
+            throw std::invalid_argument(where(k) + "profile size must be in [2, 65536]");
     }
-    for (int k = 0; k < n_maps; ++k)
-        for (int64_t r = r0; r < r1; ++r) {
-            float *dst = maps[k] + r * width + t.c0;
-            const float *src = len + (r - r0) * w;
-            for (int64_t j = 0; j < w; ++j) dst[j] += coefficient[k] * src[j];
-        }
+    const int64_t texture = whole(f[fTexture], k, "texture kind");
+    if (texture < -1 || texture >= textures)
+        throw std::invalid_argument(where(k) + "texture kind out of range");
+    if (texture >= 0 &&
+        (std::fabs(f[fTextureRow]) > kTextureLimit || std::fabs(f[fTextureCol]) > kTextureLimit))
+        throw std::invalid_argument(where(k) + "texture offsets beyond +-2**40");
+    if (f[fMagnification] < 0.0)
+        throw std::invalid_argument(where(k) + "magnification must be >= 0");
+    return t;
 }
 
 void project_traces(py::array compton, py::array photo, py::array threat,
@@ -316,20 +627,29 @@ void project_traces(py::array compton, py::array photo, py::array threat,
     if (records.ndim() != 2 || records.shape(1) != kFields ||
         !records.dtype().equal(py::dtype::of<double>()) || !(records.flags() & py::array::c_style))
         throw std::invalid_argument("project_traces: records must be a C-contiguous float64 array "
-                                    "of shape (N, " + std::to_string(kFields) + ")");
+                                    "of shape (N, " +
+                                    std::to_string(kFields) + ")");
     if (bank.ndim() != 3 || bank.shape(1) != bank.shape(2) || bank.shape(1) == 0 ||
         !bank.dtype().equal(py::dtype::of<float>()) || !(bank.flags() & py::array::c_style))
         throw std::invalid_argument(
             "project_traces: bank must be a C-contiguous float32 array of shape (K, S, S)");
     std::vector<Array> given;
     for (const py::handle item : arrays) {
-        const bool ok = py::isinstance<py::array>(item);
-        const auto a = ok ? py::reinterpret_borrow<py::array>(item) : py::array();
-        if (!ok || a.ndim() != 2 || !a.dtype().equal(py::dtype::of<float>()) ||
-            !(a.flags() & py::array::c_style))
+        const bool is_array = py::isinstance<py::array>(item);
+        const auto a = is_array ? py::reinterpret_borrow<py::array>(item) : py::array();
+        const bool f32 = is_array && a.dtype().equal(py::dtype::of<float>());
+        const bool f64 = is_array && a.dtype().equal(py::dtype::of<double>());
+        if (!(f32 || f64) || a.ndim() != 2 || !(a.flags() & py::array::c_style))
             throw std::invalid_argument(
-                "project_traces: arrays must hold C-contiguous float32 2-D arrays");
-        given.push_back({static_cast<const float *>(a.data()), a.shape(0), a.shape(1)});
+                "project_traces: arrays must hold C-contiguous float32 or float64 2-D arrays");
+        Array entry;
+        if (f32)
+            entry.f32 = static_cast<const float *>(a.data());
+        else
+            entry.f64 = static_cast<const double *>(a.data());
+        entry.rows = a.shape(0);
+        entry.cols = a.shape(1);
+        given.push_back(entry);
     }
 
     // Every record is checked before any map is touched.
@@ -337,53 +657,41 @@ void project_traces(py::array compton, py::array photo, py::array threat,
     const auto *table = static_cast<const double *>(records.data());
     std::vector<Trace> traces;
     traces.reserve(static_cast<size_t>(n));
-    for (int64_t k = 0; k < n; ++k) {
-        const double *f = table + k * kFields;
-        Trace t{static_cast<int>(whole(f, fKind, k, "kind")), whole(f, fRow0, k, "row0"),
-                whole(f, fRow1, k, "row1"), whole(f, fCol0, k, "col0"), whole(f, fCol1, k, "col1"),
-                f, {}};
-        if (t.kind < 0 || t.kind >= kKinds)
-            throw std::invalid_argument(where(k) + "unknown kind " + std::to_string(t.kind));
-        if (t.r0 < 0 || t.r1 <= t.r0 || t.r1 > height || t.c0 < 0 || t.c1 <= t.c0 || t.c1 > width)
-            throw std::invalid_argument(where(k) + "pixel box outside the maps or empty");
-        for (int field = fU; field <= fMagnification; ++field)
-            if (!std::isfinite(f[field]))
-                throw std::invalid_argument(where(k) + "field " + std::to_string(field) +
-                                            " is not finite");
-        if (t.kind == kPlate || t.kind == kRaster) {
-            const int64_t index = whole(f, fArray, k, "array index");
-            if (index < 0 || index >= static_cast<int64_t>(given.size()))
-                throw std::invalid_argument(where(k) + "array index out of range");
-            t.array = given[static_cast<size_t>(index)];
-            if (t.kind == kRaster && (t.array.rows != t.r1 - t.r0 || t.array.cols != t.c1 - t.c0))
-                throw std::invalid_argument(where(k) + "raster shape differs from its pixel box");
-        }
-        const int64_t kind = whole(f, fTexture, k, "texture kind");
-        if (kind < -1 || kind >= bank.shape(0))
-            throw std::invalid_argument(where(k) + "texture kind out of range");
-        if (kind >= 0 && (whole(f, fTextureRow, k, "texture row") < -kTextureLimit ||
-                          whole(f, fTextureCol, k, "texture column") < -kTextureLimit ||
-                          f[fTextureRow] > kTextureLimit || f[fTextureCol] > kTextureLimit))
-            throw std::invalid_argument(where(k) + "texture offsets beyond +-2**40");
-        if (f[fMagnification] < 0.0)
-            throw std::invalid_argument(where(k) + "magnification must be >= 0");
-        traces.push_back(t);
-    }
+    for (int64_t k = 0; k < n; ++k)
+        traces.push_back(check_record(table + k * kFields, k, height, width, given, bank.shape(0)));
 
-    float *const maps[3] = {static_cast<float *>(compton.mutable_data()),
-                            static_cast<float *>(photo.mutable_data()),
-                            static_cast<float *>(threat.mutable_data())};
+    const Maps maps{{static_cast<float *>(compton.mutable_data()),
+                     static_cast<float *>(photo.mutable_data()),
+                     static_cast<float *>(threat.mutable_data())},
+                    height,
+                    width};
     const auto *patterns = static_cast<const float *>(bank.data());
     const int64_t side = bank.shape(1);
     {
         // Safe without the GIL: only raw pointers into arrays this frame keeps referenced.
         py::gil_scoped_release release;
-        std::vector<float> len, stretched;
+        std::vector<float> len, row;
         for (const Trace &t : traces) {
-            len.resize(static_cast<size_t>((t.r1 - t.r0) * (t.c1 - t.c0)));
-            lengths(t, len.data());
-            if (t.f[fTexture] >= 0.0) texture(t, patterns, side, len.data());
-            accumulate(t, len.data(), maps, height, width, stretched);
+            Lengths lengths(t);
+            std::optional<Texture> texture;
+            if (t.f[fTexture] >= 0.0) texture.emplace(t, patterns, side);
+            const int64_t h = t.r1 - t.r0, w = t.c1 - t.c0;
+            row.resize(static_cast<size_t>(w));
+            if (t.f[fMagnification] > 0.0) {
+                len.resize(static_cast<size_t>(h * w));
+                for (int64_t i = 0; i < h; ++i) {
+                    float *out = len.data() + i * w;
+                    lengths.row(i, out);
+                    if (texture) texture->apply(i, out);
+                }
+                add_magnified(t, maps, len, row);
+                continue;
+            }
+            for (int64_t i = 0; i < h; ++i) {
+                lengths.row(i, row.data());
+                if (texture) texture->apply(i, row.data());
+                add_row(t, maps, t.r0 + i, row.data());
+            }
         }
     }
 }
@@ -394,7 +702,7 @@ void register_projection(py::module_ &m) {
     m.def("project_traces", &project_traces, py::arg("compton").noconvert(),
           py::arg("photo").noconvert(), py::arg("threat").noconvert(),
           py::arg("records").noconvert(), py::arg("arrays"), py::arg("bank").noconvert(),
-          "Add the path lengths of shape traces (float64 records (N, 29)), textured from bank "
+          "Add the path lengths of shape traces (float64 records (N, 33)), textured from bank "
           "float32 (K, S, S), times their material coefficients to the float32 maps in place. "
           "Use xadt.synth.render.project.");
 }

@@ -18,10 +18,11 @@ from xadt.synth.shapes import (
     BOX,
     CYLINDER,
     DISC,
+    EDGE_ON_PLATE,
     ELLIPSOID,
     PLATE,
-    RASTER,
     SIDE_ON_CYLINDER,
+    TUBE,
     Box,
     Cylinder,
     Ellipsoid,
@@ -149,7 +150,8 @@ def test_every_trace_kind_is_drawn() -> None:
         SIDE_ON_CYLINDER: Cylinder(c, rotation(pitch=math.pi / 2), 5.0, 5.0),
         CYLINDER: Cylinder(c, rotation(0.3, 0.4), 5.0, 5.0),
         PLATE: Plate(c, np.eye(3), np.ones((4, 4), np.float32)),
-        RASTER: Tube(c, np.eye(3), np.array([[-5.0, 0, 0], [5, 0, 0]]), 2.0),
+        EDGE_ON_PLATE: Plate(c, rotation(roll=math.pi / 2), np.ones((4, 4), np.float32)),
+        TUBE: Tube(c, np.eye(3), np.array([[-5.0, 0, 0], [5, 0, 0], [5, 5, 0]]), 2.0),
     }
     for kind, shape in kinds.items():
         trace = shape.trace(view)
@@ -164,35 +166,41 @@ def _maps(shape: tuple[int, int] = (8, 8)) -> list[np.ndarray]:
 
 
 def _records(**fields: float) -> np.ndarray:
-    record = np.zeros((1, 29))
+    record = np.zeros((1, 33))
     record[0, :5] = [BOX, 0, 4, 0, 4]
     record[0, 7] = 1.0  # pitch
-    record[0, 8:20] = [1, 0, 1, 0] * 3
-    record[0, 20] = -1  # no array
-    record[0, 21] = 1.0  # Compton coefficient
-    record[0, 24] = -1  # no texture
-    names = {"kind": 0, "row1": 2, "array": 20, "texture": 24, "magnification": 28}
+    record[0, 8:20] = [1, 0, 1, 0] * 3  # 2 mm deep
+    record[0, 24] = -1  # no array
+    record[0, 25] = 1.0  # Compton coefficient
+    record[0, 28] = -1  # no texture
+    names = {"kind": 0, "row1": 2, "n": 14, "array": 24, "texture": 28, "magnification": 32}
     for name, value in fields.items():
         record[0, names[name]] = value
     return record
 
 
 @pytest.mark.parametrize(
-    ("fields", "message"),
+    ("fields", "arrays", "message"),
     [
-        ({"kind": 9}, "unknown kind 9"),
-        ({"kind": 0.5}, "kind must be a whole number"),
-        ({"row1": 9}, "pixel box outside the maps"),
-        ({"row1": 0}, "or empty"),
-        ({"kind": RASTER}, "array index out of range"),
-        ({"texture": 7}, "texture kind out of range"),
-        ({"magnification": -1}, "magnification must be >= 0"),
-        ({"magnification": math.nan}, "is not finite"),
+        ({"kind": 9}, [], "unknown kind 9"),
+        ({"kind": 0.5}, [], "kind must be a whole number"),
+        ({"row1": 9}, [], "pixel box outside the maps"),
+        ({"row1": 0}, [], "or empty"),
+        ({"kind": TUBE}, [], "array index out of range"),
+        ({"kind": TUBE, "array": 0}, [np.zeros((1, 7), np.float32)], "must be float64 \\(N >= 1"),
+        ({"kind": TUBE, "array": 0}, [np.full((1, 7), 4.0)], "sample 0 lies outside"),
+        ({"kind": PLATE, "array": 0}, [np.ones((2, 2))], "outline must be float32"),
+        ({"kind": EDGE_ON_PLATE, "array": 0, "n": 1}, [np.ones((2, 2), np.float32)], "profile"),
+        ({"texture": 7}, [], "texture kind out of range"),
+        ({"magnification": -1}, [], "magnification must be >= 0"),
+        ({"magnification": math.nan}, [], "is not finite"),
     ],
 )
-def test_kernel_rejects_bad_records(fields: dict[str, float], message: str) -> None:
+def test_kernel_rejects_bad_records(
+    fields: dict[str, float], arrays: list[np.ndarray], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
-        _kernels.project_traces(*_maps(), _records(**fields), [], _texture_bank())
+        _kernels.project_traces(*_maps(), _records(**fields), arrays, _texture_bank())
 
 
 def test_kernel_rejects_bad_arrays() -> None:
@@ -202,14 +210,11 @@ def test_kernel_rejects_bad_arrays() -> None:
     with pytest.raises(ValueError, match="photo must be a writeable C-contiguous float32"):
         _kernels.project_traces(_maps()[0], np.zeros((8, 8)), _maps()[0], _records(), [], bank)
     with pytest.raises(ValueError, match="records must be a C-contiguous float64"):
-        _kernels.project_traces(*_maps(), np.zeros((1, 28)), [], bank)
+        _kernels.project_traces(*_maps(), np.zeros((1, 29)), [], bank)
     with pytest.raises(ValueError, match="bank must be"):
         _kernels.project_traces(*_maps(), _records(), [], bank[0])
     with pytest.raises(ValueError, match="arrays must hold"):
-        _kernels.project_traces(*_maps(), _records(), [np.zeros((2, 2))], bank)
-    raster = [np.zeros((3, 4), np.float32)]
-    with pytest.raises(ValueError, match="raster shape differs"):
-        _kernels.project_traces(*_maps(), _records(kind=RASTER, array=0), raster, bank)
+        _kernels.project_traces(*_maps(), _records(), [np.zeros((2, 2), np.int64)], bank)
     maps = _maps()
     _kernels.project_traces(*maps, _records(), [], bank)  # 2 mm deep over rows and columns 0-3
     expected = np.zeros((8, 8), np.float32)

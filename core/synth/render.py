@@ -31,7 +31,7 @@ DOSE_HIGH = 250000.0
 """Photons per pixel through air at dose 1, high energy (at scale 1)."""
 
 _TEX = 512
-_COEFFICIENTS = 12  # coefficients per trace in the kernel's record table
+_COEFFICIENTS = 16  # coefficients per trace in the kernel's record table
 
 
 @functools.cache
@@ -238,11 +238,11 @@ def _record(
     arrays: list[np.ndarray],
 ) -> list[float]:
     """One row of the kernel's record table (csrc/projection.cpp, ``Field``); a plate's outline
-    or a raster's path lengths go to ``arrays``, which the row indexes."""
+    or a tube's samples go to ``arrays``, which the row indexes."""
     index = -1
     if trace.array is not None:
         index = len(arrays)
-        arrays.append(np.ascontiguousarray(trace.array, dtype=np.float32))
+        arrays.append(np.ascontiguousarray(trace.array))
     c, p, t = basis
     return [
         trace.kind,
@@ -291,25 +291,26 @@ def scatter_veil(t: np.ndarray, fraction: float, sigma: float) -> np.ndarray:
     step = max(int(sigma // 4), 1)  # the veil is smooth: filter a subsampled copy
     small = 1 - t[::step, ::step]
     veil = ndimage.gaussian_filter(small, sigma / step, mode="constant", truncate=2.5)
-    rows = _upsampler(t.shape[0], small.shape[0], step)
-    cols = _upsampler(t.shape[1], small.shape[1], step)
-    out = rows @ (veil * np.float32(fraction)) @ cols.T
+    veil *= np.float32(fraction)
+    # Linear interpolation back to full size, one axis at a time: two taps per pixel, and no
+    # BLAS, whose threads stall each other when the cores are busy.
+    lo, hi, w = _upsampler(t.shape[1], small.shape[1], step)
+    veil = veil[:, lo] * (1 - w) + veil[:, hi] * w
+    lo, hi, w = _upsampler(t.shape[0], small.shape[0], step)
+    out = veil[lo] * (1 - w)[:, None] + veil[hi] * w[:, None]
     out += t
     np.minimum(out, 1, out=out)
     return out
 
 
 @functools.cache
-def _upsampler(n: int, m: int, step: int) -> np.ndarray:
-    """(n, m) float32 linear interpolation from samples at 0, step, 2·step, … to 0 … n − 1."""
+def _upsampler(n: int, m: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation from samples at 0, step, 2·step, … to 0 … n − 1: for each output,
+    the samples below and above it and the float32 weight of the one above."""
     pos = np.minimum(np.arange(n) / step, m - 1)
     lo = np.minimum(pos.astype(np.int64), m - 1)
     hi = np.minimum(lo + 1, m - 1)
-    w = (pos - lo).astype(np.float32)
-    out = np.zeros((n, m), np.float32)
-    out[np.arange(n), lo] += 1 - w
-    out[np.arange(n), hi] += w
-    return out
+    return lo, hi, (pos - lo).astype(np.float32)
 
 
 @functools.cache

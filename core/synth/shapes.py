@@ -65,7 +65,7 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
-BOX, ELLIPSOID, DISC, SIDE_ON_CYLINDER, CYLINDER, PLATE, RASTER = range(7)
+BOX, ELLIPSOID, DISC, SIDE_ON_CYLINDER, CYLINDER, PLATE, EDGE_ON_PLATE, TUBE = range(8)
 """Path-length formulas of a :class:`Trace` (``Trace.kind``); the compiled kernel
 (``xadt._kernels.project_traces``) numbers them the same way."""
 
@@ -81,11 +81,6 @@ class _Frame:
     u: float
     v: float
     pitch: float
-
-    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row-pixel centres minus the shape centre (h, 1) and column ones (1, w), mm, float32."""
-        du = _offsets(self.rows, self.u, self.pitch)
-        return du[:, None], _offsets(self.cols, self.v, self.pitch)[None, :]
 
     def trace(self, kind: int, coef: tuple[float, ...], array: np.ndarray | None = None) -> Trace:
         """This frame's :class:`Trace` with the formula ``kind`` and its coefficients."""
@@ -119,9 +114,10 @@ class Trace:
     Pixel ``(i, j)`` of the box ``rows`` × ``cols`` lies at ``du = i·pitch − u``,
     ``dv = j·pitch − v`` (mm, float32) from the shape's centre; the path length there follows the
     formula ``kind`` with coefficients ``coef``, mostly through linear forms ``a·du + b·dv``.
-    ``array`` is a :data:`PLATE`'s outline, or a :data:`RASTER`'s path lengths themselves.
+    ``array`` is a plate's outline (float32) or a tube's centre-line samples (float64 (N, 7):
+    pixel of the box, view position, in-plane direction and sine to the ray of each sample).
     :meth:`lengths` evaluates the formula with numpy; :func:`xadt.synth.render.project` hands
-    the trace to the compiled kernel instead, which evaluates the same float32 expressions.
+    the trace to the compiled kernel instead, which evaluates the same expressions.
     """
 
     kind: int
@@ -133,73 +129,142 @@ class Trace:
     coef: tuple[float, ...]
     array: np.ndarray | None = None
 
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of the pixel box."""
+        return self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """du (h, 1) and dv (1, w): pixel centres minus the shape's centre, mm, float32."""
+        du = _offsets(self.rows, self.u, self.pitch)
+        return du[:, None], _offsets(self.cols, self.v, self.pitch)[None, :]
+
+    def lin(self, a: float, b: float) -> np.ndarray:
+        """a·du + b·dv over the pixel box, float32."""
+        du, dv = self.offsets()
+        return np.float32(a) * du + np.float32(b) * dv
+
     def lengths(self) -> np.ndarray:
         """The float32 path length (mm) at each pixel of the box."""
-        if self.kind == RASTER:
-            assert self.array is not None
-            return self.array
-        if self.kind == PLATE:
-            assert self.array is not None
-            m00, m01, m10, m11, o0, o1, depth = self.coef
-            shape = (self.rows.stop - self.rows.start, self.cols.stop - self.cols.start)
-            cover = ndimage.affine_transform(
-                self.array,
-                np.array([[m00, m01], [m10, m11]]),
-                (o0, o1),
-                output_shape=shape,
-                order=1,
-                mode="grid-constant",
-            )
-            return cover * np.float32(depth)
-        du = _offsets(self.rows, self.u, self.pitch)[:, None]
-        dv = _offsets(self.cols, self.v, self.pitch)[None, :]
+        return _LENGTHS[self.kind](self)
 
-        def lin(a: float, b: float) -> np.ndarray:
-            return np.float32(a) * du + np.float32(b) * dv
 
-        f32 = np.float32
-        if self.kind == BOX:
-            near = far = inside = None
-            for k in range(0, 12, 4):
-                a, b, h, parallel = self.coef[k : k + 4]
-                if parallel:
-                    # A face parallel to the rays: it bounds the footprint, not the depth.
-                    ok = np.abs(lin(a, b)) <= np.float64(h)
-                    inside = ok if inside is None else inside & ok
-                    continue
-                mid = lin(a, b)
-                near = mid - f32(h) if near is None else np.maximum(near, mid - f32(h))
-                far = mid + f32(h) if far is None else np.minimum(far, mid + f32(h))
-            if near is None or far is None:  # cannot happen for an orthonormal rotation
-                return np.zeros(du.shape[0:1] + dv.shape[1:], np.float32)
-            length = far - near
-            np.maximum(length, 0, out=length)
-            if inside is not None:
-                length *= inside
-            return length
-        if self.kind == ELLIPSOID:
-            qa, qb, qab, ee, scale = self.coef
-            q = f32(qa) * du**2 + f32(qb) * dv**2 + f32(qab) * (du * dv)
-            disc = f32(ee) - q
-            np.maximum(disc, 0, out=disc)
-            return np.sqrt(disc) * f32(scale)
-        if self.kind == DISC:
-            x0, x1, y0, y1, depth = self.coef
-            x, y = lin(x0, x1), lin(y0, y1)
-            return (x * x + y * y <= 1).astype(np.float32) * f32(depth)
-        k0, k1, ee = self.coef[:3]
-        cross = lin(k0, k1)
-        disc = f32(ee) - cross * cross
-        np.maximum(disc, 0, out=disc)
-        delta = np.sqrt(disc) * f32(1 / ee)
-        if self.kind == SIDE_ON_CYLINDER:
-            z0, z1, h = self.coef[3:]
-            return (2 * delta) * (np.abs(lin(z0, z1)) <= np.float64(h))
-        t0, t1, m0, m1, hz = self.coef[3:]
-        tc, mz = lin(t0, t1), lin(m0, m1)
-        length = np.minimum(tc + delta, mz + f32(hz)) - np.maximum(tc - delta, mz - f32(hz))
-        np.maximum(length, 0, out=length)
-        return length
+def _box_lengths(t: Trace) -> np.ndarray:
+    near = far = inside = None
+    for k in range(0, 12, 4):
+        a, b, h, parallel = t.coef[k : k + 4]
+        mid = t.lin(a, b)
+        if parallel:  # a face parallel to the rays: it bounds the footprint, not the depth
+            ok = np.abs(mid) <= np.float64(h)
+            inside = ok if inside is None else inside & ok
+            continue
+        h32 = np.float32(h)
+        near = mid - h32 if near is None else np.maximum(near, mid - h32)
+        far = mid + h32 if far is None else np.minimum(far, mid + h32)
+    if near is None or far is None:  # cannot happen for an orthonormal rotation
+        return np.zeros(t.shape(), np.float32)
+    length = far - near
+    np.maximum(length, 0, out=length)
+    if inside is not None:
+        length *= inside
+    return length
+
+
+def _ellipsoid_lengths(t: Trace) -> np.ndarray:
+    qa, qb, qab, ee, scale = (np.float32(x) for x in t.coef[:5])
+    du, dv = t.offsets()
+    q = qa * du**2 + qb * dv**2 + qab * (du * dv)
+    disc = ee - q
+    np.maximum(disc, 0, out=disc)
+    return np.sqrt(disc) * scale
+
+
+def _disc_lengths(t: Trace) -> np.ndarray:
+    x0, x1, y0, y1, depth = t.coef[:5]
+    x, y = t.lin(x0, x1), t.lin(y0, y1)
+    return (x * x + y * y <= 1).astype(np.float32) * np.float32(depth)
+
+
+def _cylinder_lengths(t: Trace) -> np.ndarray:
+    k0, k1, ee = t.coef[:3]
+    cross = t.lin(k0, k1)
+    disc = np.float32(ee) - cross * cross
+    np.maximum(disc, 0, out=disc)
+    delta = np.sqrt(disc) * np.float32(1 / ee)
+    if t.kind == SIDE_ON_CYLINDER:
+        z0, z1, h = t.coef[3:6]
+        return (2 * delta) * (np.abs(t.lin(z0, z1)) <= np.float64(h))
+    t0, t1, m0, m1, hz = t.coef[3:8]
+    tc, mz, hz32 = t.lin(t0, t1), t.lin(m0, m1), np.float32(hz)
+    length = np.minimum(tc + delta, mz + hz32) - np.maximum(tc - delta, mz - hz32)
+    np.maximum(length, 0, out=length)
+    return length
+
+
+def _sample(outline: np.ndarray, coef: tuple[float, ...], shape: tuple[int, int]) -> np.ndarray:
+    """``outline`` sampled bilinearly at ``matrix @ (i, j) + offset`` (coef: the 4 entries of
+    matrix by rows, then offset), zero outside it."""
+    matrix = np.array(coef[:4]).reshape(2, 2)
+    return ndimage.affine_transform(
+        outline, matrix, coef[4:6], output_shape=shape, order=1, mode="grid-constant"
+    )
+
+
+def _plate_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    return _sample(t.array, t.coef, t.shape()) * np.float32(t.coef[6])
+
+
+def _edge_on_plate_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    n = int(t.coef[6])
+    op, sa, sb, shift, ca, cb, spread_scale, half, inv_dab = t.coef[7:16]
+    profile = _sample(t.array, t.coef, (n, n)).sum(axis=0) * np.float32(op)
+    s = t.lin(sa, sb)
+    s += np.float32(shift)
+    chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
+    chord = chord.reshape(s.shape).astype(np.float32)
+    c = t.lin(ca, cb)
+    spread = chord * np.float32(spread_scale)
+    np.maximum(spread, np.float32(t.pitch / 2), out=spread)
+    h = np.float32(half)
+    overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
+    frac = np.clip(overlap / (2 * spread), 0, 1)
+    return chord * np.float32(inv_dab) * frac
+
+
+def _tube_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    cells = t.array[:, :2].astype(np.int64)
+    samples, t2, sin_t = t.array[:, 2:4], t.array[:, 4:6], t.array[:, 6]
+    p, r = t.pitch, t.coef[0]
+    shape = t.shape()
+    owner = np.full(shape, -1, dtype=np.int64)
+    owner[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
+    dist, (ni, nj) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
+    near = owner[ni, nj]
+    du = (np.arange(t.rows.start, t.rows.stop) * p)[:, None] - samples[near, 0]
+    dv = (np.arange(t.cols.start, t.cols.stop) * p)[None, :] - samples[near, 1]
+    perp = du * t2[near, 1] - dv * t2[near, 0]
+    disc = np.maximum(r * r - perp * perp, 0.0)
+    length = 2 * np.sqrt(disc) / np.maximum(sin_t[near], 0.15)
+    length[dist * p > r + p] = 0
+    # Flat ends: nothing beyond the first and last sample along the centre line.
+    along = du * t2[near, 0] + dv * t2[near, 1]
+    length[(near == 0) & (along < 0)] = 0
+    length[(near == len(cells) - 1) & (along > 0)] = 0
+    return length.astype(np.float32)
+
+
+_LENGTHS = {
+    BOX: _box_lengths,
+    ELLIPSOID: _ellipsoid_lengths,
+    DISC: _disc_lengths,
+    SIDE_ON_CYLINDER: _cylinder_lengths,
+    CYLINDER: _cylinder_lengths,
+    PLATE: _plate_lengths,
+    EDGE_ON_PLATE: _edge_on_plate_lengths,
+    TUBE: _tube_lengths,
+}
 
 
 @dataclass(frozen=True)
@@ -345,47 +410,44 @@ class Plate(Shape):
                     [rv[0, 0] - d[0] * rv[0, 2] / d[2], rv[1, 0] - d[0] * rv[1, 2] / d[2]],
                 ]
             )
-            du, dv = fr.offsets()
-            start = np.array([float(du[0, 0]), float(dv[0, 0])])
+            start = np.array(
+                [_offsets(fr.rows, fr.u, fr.pitch)[0], _offsets(fr.cols, fr.v, fr.pitch)[0]],
+                dtype=np.float64,
+            )
             matrix = m * (view.pitch / op)
             offset = m @ start / op + np.array([oh / 2 - 0.5, ow / 2 - 0.5])
             depth = float(self.thickness / abs(d[2]))
             coef = (*matrix.ravel().tolist(), *offset.tolist(), depth)
             return fr.trace(PLATE, coef, np.asarray(self.outline, dtype=np.float32))
-        # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it.
-        du, dv = fr.offsets()
-
-        def lin(a: float, b: float) -> np.ndarray:
-            return np.float32(a) * du + np.float32(b) * dv
-
+        # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it
+        # (the outline sampled on a grid turned so that its axis 0 runs along the ray, summed).
         dab = math.hypot(d[0], d[1])
         ux, uy = d[0] / dab, d[1] / dab
-        diag = math.hypot(oh, ow)
-        n = math.ceil(diag) + 2
-        # Sample the outline on a grid rotated so that axis 0 runs along the ray.
+        n = math.ceil(math.hypot(oh, ow)) + 2
         mat = np.array([[ux, -uy], [uy, ux]])[::-1]  # rows: (y, x) of outline per (along, across)
         centre_out = np.array([n / 2 - 0.5, n / 2 - 0.5])
         offset = np.array([oh / 2 - 0.5, ow / 2 - 0.5]) - mat @ centre_out
-        rotated = ndimage.affine_transform(
-            self.outline, mat, offset, output_shape=(n, n), order=1, mode="grid-constant"
+        # Each image pixel's across-ray coordinate s (outline pixels, from the profile's start)
+        # reads its chord; c (mm) is its height where the ray is level with the outline's centre
+        # line (the pixel's own height at the ray's closest approach to the centre, over dab²).
+        # The ray crosses heights c ± spread inside the outline, spread at least half a pixel so
+        # the strip's edges are anti-aliased; its share inside the plate scales the depth.
+        coef = (
+            *mat.ravel().tolist(),
+            *offset.tolist(),
+            n,
+            op,
+            (-uy * rv[0, 0] + ux * rv[0, 1]) / op,
+            (-uy * rv[1, 0] + ux * rv[1, 1]) / op,
+            n / 2 - 0.5,
+            rv[0, 2] / dab**2,
+            rv[1, 2] / dab**2,
+            abs(d[2]) / (2 * dab),
+            self.thickness / 2,
+            1 / dab,
         )
-        profile = rotated.sum(axis=0) * np.float32(op)
-        # Across-ray coordinate s (outline pixels) and height c (mm) of each image pixel.
-        s = lin((-uy * rv[0, 0] + ux * rv[0, 1]) / op, (-uy * rv[1, 0] + ux * rv[1, 1]) / op)
-        s += np.float32(n / 2 - 0.5)
-        chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
-        chord = chord.reshape(s.shape).astype(np.float32)
-        # Height where the ray is level with the outline's centre line: the pixel's own
-        # height (at the ray's closest approach to the centre) divided by dab².
-        c = lin(rv[0, 2] / dab**2, rv[1, 2] / dab**2)
-        # The ray crosses heights c ± spread inside the outline; at least a pixel's worth, so
-        # the strip's edges are anti-aliased. Its share inside the plate scales the depth.
-        spread = chord * np.float32(abs(d[2]) / (2 * dab))
-        np.maximum(spread, np.float32(view.pitch / 2), out=spread)
-        h = np.float32(self.thickness / 2)
-        overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
-        frac = np.clip(overlap / (2 * spread), 0, 1)
-        return fr.trace(RASTER, (), chord * np.float32(1 / dab) * frac)
+        outline = np.asarray(self.outline, dtype=np.float32)
+        return fr.trace(EDGE_ON_PLATE, tuple(float(x) for x in coef), outline)
 
 
 @dataclass(frozen=True)
@@ -434,25 +496,9 @@ class Tube(Shape):
         ok = (gi[:, 0] >= 0) & (gi[:, 0] < shape[0]) & (gi[:, 1] >= 0) & (gi[:, 1] < shape[1])
         if not ok.any():
             return None
-        gi, samples, t2, sin_t = gi[ok], samples[ok], t2[ok], sin_t[ok]
-        owner = np.full(shape, -1, dtype=np.int64)
-        owner[gi[:, 0], gi[:, 1]] = np.arange(len(gi))
-        dist, (ni, nj) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
-        near = owner[ni, nj]
-        rows = (np.arange(shape[0]) + lo[0]) * p
-        cols = (np.arange(shape[1]) + lo[1]) * p
-        du = rows[:, None] - samples[near, 0]
-        dv = cols[None, :] - samples[near, 1]
-        perp = du * t2[near, 1] - dv * t2[near, 0]
-        disc = np.maximum(r * r - perp * perp, 0.0)
-        length = 2 * np.sqrt(disc) / np.maximum(sin_t[near], 0.15)
-        length[dist * p > r + p] = 0
-        # Flat ends: nothing beyond the first and last sample along the centre line.
-        along = du * t2[near, 0] + dv * t2[near, 1]
-        length[(near == 0) & (along < 0)] = 0
-        length[(near == len(gi) - 1) & (along > 0)] = 0
-        rows_, cols_ = slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1]))
-        return Trace(RASTER, rows_, cols_, 0.0, 0.0, p, (), length.astype(np.float32))
+        table = np.column_stack([gi, samples[:, :2], t2, sin_t])[ok]
+        rows, cols = slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1]))
+        return Trace(TUBE, rows, cols, 0.0, 0.0, p, (float(r),), table)
 
 
 def hollow(outer: Shape, inner: Shape) -> tuple[Shape, Shape]:
