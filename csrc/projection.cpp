@@ -168,7 +168,10 @@ class Lengths {
         dv_ = offsets(t.c0, t.c1, t.f[fV]);
         switch (t.kind) {
         case kBox:
-            for (int k = 0; k < 3; ++k) scale(k, c_[4 * k + 1]);
+            for (int k = 0; k < 3; ++k) {
+                scale(k, c_[4 * k + 1]);
+                bounds_[k] = float_bound(c_[4 * k + 2]);
+            }
             break;
         case kDisc:
             scale(0, c_[1]);
@@ -176,6 +179,7 @@ class Lengths {
             break;
         case kSideOnCylinder:
         case kCylinder:
+            bounds_[0] = float_bound(c_[5]);
             scale(0, c_[1]);
             scale(1, c_[4]);
             scale(2, c_[6]);
@@ -228,6 +232,13 @@ class Lengths {
 
     float f(int k) const { return static_cast<float>(c_[k]); }
 
+    // The largest float <= h: for a float x, x <= h exactly when x <= float_bound(h), so the
+    // numpy reference's float64 comparison can run in float32.
+    static float float_bound(double h) {
+        const auto b = static_cast<float>(h);
+        return static_cast<double>(b) > h ? std::nextafter(b, -HUGE_VALF) : b;
+    }
+
     // b·dv for every column: the row-independent half of a linear form a·du + b·dv.
     void scale(int slot, double b) {
         auto &out = bv_[slot];
@@ -264,10 +275,9 @@ class Lengths {
         }
         for (int k = 0; k < 3; ++k) {
             if (c_[4 * k + 3] == 0.0) continue;
-            const float base = f(4 * k) * u;
+            const float base = f(4 * k) * u, bound = bounds_[k];
             const float *b = bv_[k].data();
-            for (int64_t j = 0; j < w_; ++j)
-                if (!(static_cast<double>(std::fabs(base + b[j])) <= c_[4 * k + 2])) out[j] = 0.0f;
+            for (int64_t j = 0; j < w_; ++j) out[j] = std::fabs(base + b[j]) <= bound ? out[j] : 0.0f;
         }
     }
 
@@ -302,7 +312,7 @@ class Lengths {
             const float cross = ak + bv_[0][uj];
             const float delta = std::sqrt(std::max(ee - cross * cross, 0.0f)) * inv;
             if (side) {
-                const bool inside = static_cast<double>(std::fabs(a1 + bv_[1][uj])) <= c_[5];
+                const bool inside = std::fabs(a1 + bv_[1][uj]) <= bounds_[0];
                 out[j] = inside ? 2.0f * delta : 0.0f;
             } else {
                 const float tc = a1 + bv_[1][uj], mz = a2 + bv_[2][uj];
@@ -381,33 +391,36 @@ class Lengths {
             owner_[static_cast<size_t>(static_cast<int64_t>(s[sRow]) * w_ +
                                        static_cast<int64_t>(s[sCol]))] = static_cast<int32_t>(k);
         }
-        std::vector<double> feature_row(size, -1.0), feature_col(size, 0.0);
-        const auto len = static_cast<size_t>(std::max(h_, w_));
+        // Down a column every feature lies on the line: the transform's first pass picks the
+        // nearer of the sample cells above and below, the upper one on a tie. -1: none.
+        std::vector<double> feature_row(size, -1.0);
+        std::vector<int64_t> below(static_cast<size_t>(w_), -1);
+        for (int64_t i = h_ - 1; i >= 0; --i)
+            for (int64_t j = 0; j < w_; ++j) {
+                const auto at = static_cast<size_t>(i * w_ + j);
+                if (owner_[at] >= 0) below[static_cast<size_t>(j)] = i;
+                feature_row[at] = static_cast<double>(below[static_cast<size_t>(j)]);
+            }
+        std::vector<int64_t> above(static_cast<size_t>(w_), -1);
+        for (int64_t i = 0; i < h_; ++i)
+            for (int64_t j = 0; j < w_; ++j) {
+                const auto at = static_cast<size_t>(i * w_ + j), uj = static_cast<size_t>(j);
+                if (owner_[at] >= 0) above[uj] = i;
+                const auto down = static_cast<int64_t>(feature_row[at]);
+                if (above[uj] >= 0 && (down < 0 || i - above[uj] <= down - i))
+                    feature_row[at] = static_cast<double>(above[uj]);
+            }
+        const auto len = static_cast<size_t>(w_);
         std::vector<double> along(len), across(len), out_along(len), out_across(len);
         std::vector<char> valid(len);
         std::vector<int64_t> g(len);
-        for (int64_t j = 0; j < w_; ++j) {
-            for (int64_t i = 0; i < h_; ++i) {
-                const auto ui = static_cast<size_t>(i);
-                valid[ui] = owner_[static_cast<size_t>(i * w_ + j)] >= 0;
-                along[ui] = static_cast<double>(i);
-                across[ui] = static_cast<double>(j);
-            }
-            if (!voronoi_line(h_, static_cast<double>(j), along, across, valid, g, out_along,
-                              out_across))
-                continue;
-            for (int64_t i = 0; i < h_; ++i) {
-                feature_row[static_cast<size_t>(i * w_ + j)] = out_along[static_cast<size_t>(i)];
-                feature_col[static_cast<size_t>(i * w_ + j)] = out_across[static_cast<size_t>(i)];
-            }
-        }
         near_sample_.assign(size, 0);
         dist_.assign(size, 0.0);
         for (int64_t i = 0; i < h_; ++i) {
             for (int64_t j = 0; j < w_; ++j) {
                 const auto at = static_cast<size_t>(i * w_ + j), uj = static_cast<size_t>(j);
                 valid[uj] = feature_row[at] >= 0.0;
-                along[uj] = feature_col[at];
+                along[uj] = static_cast<double>(j);
                 across[uj] = feature_row[at];
             }
             // Every row has a feature: each column that holds a sample passed it to all rows.
@@ -450,6 +463,7 @@ class Lengths {
     const double *c_;
     int64_t h_, w_;
     std::vector<float> du_, dv_, bv_[3], profile_;
+    float bounds_[3] = {0.0f, 0.0f, 0.0f};
     std::vector<float> near_ = std::vector<float>(static_cast<size_t>(w_));
     std::vector<float> far_ = std::vector<float>(static_cast<size_t>(w_));
     std::vector<int32_t> owner_, near_sample_;
@@ -467,19 +481,36 @@ class Texture {
         for (int64_t j = t.c0; j < t.c1; ++j)
             cols_[static_cast<size_t>(j - t.c0)] =
                 wrap(t.f[fTextureCol] + static_cast<double>(j) * t.f[fPitch]);
+        // At one pattern pixel per image pixel the columns run on by one, wrapping at `side`:
+        // a few contiguous runs, which vectorise where a gather does not.
+        contiguous_ = t.f[fPitch] == 1.0;
     }
 
     void apply(int64_t i, float *len) const {
         const float *src =
             pattern_ + wrap(t_.f[fTextureRow] + static_cast<double>(t_.r0 + i) * t_.f[fPitch]) * side_;
-        for (size_t j = 0; j < cols_.size(); ++j) {
-            float factor = src[cols_[j]] * amplitude_;
-            factor += 1.0f;
-            len[j] *= std::max(factor, 0.05f);
+        const auto n = static_cast<int64_t>(cols_.size());
+        if (!contiguous_) {
+            for (int64_t j = 0; j < n; ++j) len[j] *= factor(src[cols_[static_cast<size_t>(j)]]);
+            return;
+        }
+        for (int64_t j = 0; j < n;) {
+            const int64_t start = cols_[static_cast<size_t>(j)];
+            const int64_t run = std::min(n - j, side_ - start);
+            const float *p = src + start;
+            float *out = len + j;
+            for (int64_t k = 0; k < run; ++k) out[k] *= factor(p[k]);
+            j += run;
         }
     }
 
   private:
+    float factor(float pattern) const {
+        float f = pattern * amplitude_;
+        f += 1.0f;
+        return std::max(f, 0.05f);
+    }
+
     int64_t wrap(double x) const {
         const int64_t i = static_cast<int64_t>(x) % side_;  // truncated, as numpy's astype
         return i < 0 ? i + side_ : i;
@@ -490,6 +521,7 @@ class Texture {
     float amplitude_;
     const float *pattern_;
     std::vector<int64_t> cols_;
+    bool contiguous_;
 };
 
 struct Maps {
@@ -534,6 +566,34 @@ void add_magnified(const Trace &t, const Maps &maps, const std::vector<float> &l
             row[static_cast<size_t>(j)] = va * keep + vb * wt;
         }
         add_row(t, maps, r, row.data());
+    }
+}
+
+// Each trace in turn, a row at a time (a fan beam stretches its rows from a copy of the whole).
+void add_traces(const std::vector<Trace> &traces, const Maps &maps, const float *patterns,
+                    int64_t side) {
+    std::vector<float> len, row;
+    for (const Trace &t : traces) {
+        Lengths lengths(t);
+        std::optional<Texture> texture;
+        if (t.f[fTexture] >= 0.0) texture.emplace(t, patterns, side);
+        const int64_t h = t.r1 - t.r0, w = t.c1 - t.c0;
+        row.resize(static_cast<size_t>(w));
+        if (t.f[fMagnification] > 0.0) {
+            len.resize(static_cast<size_t>(h * w));
+            for (int64_t i = 0; i < h; ++i) {
+                float *out = len.data() + i * w;
+                lengths.row(i, out);
+                if (texture) texture->apply(i, out);
+            }
+            add_magnified(t, maps, len, row);
+            continue;
+        }
+        for (int64_t i = 0; i < h; ++i) {
+            lengths.row(i, row.data());
+            if (texture) texture->apply(i, row.data());
+            add_row(t, maps, t.r0 + i, row.data());
+        }
     }
 }
 
@@ -670,29 +730,7 @@ void project_traces(py::array compton, py::array photo, py::array threat,
     {
         // Safe without the GIL: only raw pointers into arrays this frame keeps referenced.
         py::gil_scoped_release release;
-        std::vector<float> len, row;
-        for (const Trace &t : traces) {
-            Lengths lengths(t);
-            std::optional<Texture> texture;
-            if (t.f[fTexture] >= 0.0) texture.emplace(t, patterns, side);
-            const int64_t h = t.r1 - t.r0, w = t.c1 - t.c0;
-            row.resize(static_cast<size_t>(w));
-            if (t.f[fMagnification] > 0.0) {
-                len.resize(static_cast<size_t>(h * w));
-                for (int64_t i = 0; i < h; ++i) {
-                    float *out = len.data() + i * w;
-                    lengths.row(i, out);
-                    if (texture) texture->apply(i, out);
-                }
-                add_magnified(t, maps, len, row);
-                continue;
-            }
-            for (int64_t i = 0; i < h; ++i) {
-                lengths.row(i, row.data());
-                if (texture) texture->apply(i, row.data());
-                add_row(t, maps, t.r0 + i, row.data());
-            }
-        }
+        add_traces(traces, maps, patterns, side);
     }
 }
 

@@ -153,12 +153,15 @@ class Projection:
         c, p = self.compton[box], self.photo[box]
         total = sum(spectrum.weights)
         acc = np.zeros(c.shape, np.float32)
+        att, photo = np.empty_like(c), np.empty_like(c)
         for energy, weight in zip(spectrum.energies, spectrum.weights, strict=True):
-            att = c * np.float32(klein_nishina(energy))
-            att += p * np.float32(1 / energy**3)
-            np.negative(att, out=att)
+            # exp(−(c·σ + p/E³)), its signs folded into the (exactly negated) coefficients.
+            np.multiply(c, -np.float32(klein_nishina(energy)), out=att)
+            np.multiply(p, -np.float32(1 / energy**3), out=photo)
+            att += photo
             np.exp(att, out=att)
-            acc += np.float32(weight / total) * att
+            att *= np.float32(weight / total)
+            acc += att
         out[box] = acc
         return out
 
@@ -325,7 +328,7 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     far finer than photon noise needs.
     """
     n = math.prod(shape)
-    bits = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16).astype(np.int32)
+    bits = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)  # indexes as is: no widened copy
     return np.take(_normal_quantiles(), bits).reshape(shape)
 
 
