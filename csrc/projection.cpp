@@ -269,10 +269,12 @@ class Lengths {
             }
             deep = true;
         }
-        for (int64_t j = 0; j < w_; ++j) {
-            const auto uj = static_cast<size_t>(j);
-            out[j] = deep ? std::max(far_[uj] - near_[uj], 0.0f) : 0.0f;
+        if (!deep) {  // cannot happen for an orthonormal rotation
+            std::fill(out, out + w_, 0.0f);
+            return;
         }
+        const float *near = near_.data(), *far = far_.data();
+        for (int64_t j = 0; j < w_; ++j) out[j] = std::max(far[j] - near[j], 0.0f);
         for (int k = 0; k < 3; ++k) {
             if (c_[4 * k + 3] == 0.0) continue;
             const float base = f(4 * k) * u, bound = bounds_[k];
@@ -446,16 +448,16 @@ class Lengths {
         const double y = static_cast<double>(t_.r0 + i) * p;
         for (int64_t j = 0; j < w_; ++j) {
             const auto at = static_cast<size_t>(i * w_ + j);
+            out[j] = 0.0f;
+            if (dist_[at] * p > r + p) continue;
             const int64_t k = near_sample_[at];
             const double *s = table + k * kSampleFields;
             const double du = y - s[sU], dv = static_cast<double>(t_.c0 + j) * p - s[sV];
+            const double along = du * s[sDirU] + dv * s[sDirV];
+            if ((k == 0 && along < 0) || (k == last && along > 0)) continue;
             const double perp = du * s[sDirV] - dv * s[sDirU];
             const double disc = std::max(r * r - perp * perp, 0.0);
-            double length = 2 * std::sqrt(disc) / std::max(s[sSine], 0.15);
-            const double along = du * s[sDirU] + dv * s[sDirV];
-            if (dist_[at] * p > r + p || (k == 0 && along < 0) || (k == last && along > 0))
-                length = 0.0;
-            out[j] = static_cast<float>(length);
+            out[j] = static_cast<float>(2 * std::sqrt(disc) / std::max(s[sSine], 0.15));
         }
     }
 
@@ -486,17 +488,17 @@ class Texture {
         contiguous_ = t.f[fPitch] == 1.0;
     }
 
-    void apply(int64_t i, float *len) const {
+    // Row i of the trace, columns [j0, j1).
+    void apply(int64_t i, float *len, int64_t j0, int64_t j1) const {
         const float *src =
             pattern_ + wrap(t_.f[fTextureRow] + static_cast<double>(t_.r0 + i) * t_.f[fPitch]) * side_;
-        const auto n = static_cast<int64_t>(cols_.size());
         if (!contiguous_) {
-            for (int64_t j = 0; j < n; ++j) len[j] *= factor(src[cols_[static_cast<size_t>(j)]]);
+            for (int64_t j = j0; j < j1; ++j) len[j] *= factor(src[cols_[static_cast<size_t>(j)]]);
             return;
         }
-        for (int64_t j = 0; j < n;) {
+        for (int64_t j = j0; j < j1;) {
             const int64_t start = cols_[static_cast<size_t>(j)];
-            const int64_t run = std::min(n - j, side_ - start);
+            const int64_t run = std::min(j1 - j, side_ - start);
             const float *p = src + start;
             float *out = len + j;
             for (int64_t k = 0; k < run; ++k) out[k] *= factor(p[k]);
@@ -530,14 +532,15 @@ struct Maps {
 };
 
 // maps[r, c0:c1] += coefficient · len for the trace's maps (the threat map only for a threat).
-void add_row(const Trace &t, const Maps &maps, int64_t r, const float *len) {
+// Columns [j0, j1) of the trace's row; the rest of the row must be zero (adds nothing).
+void add_row(const Trace &t, const Maps &maps, int64_t r, const float *len, int64_t j0,
+             int64_t j1) {
     const float coefficient[3] = {static_cast<float>(t.f[fCompton]),
                                   static_cast<float>(t.f[fPhoto]),
                                   static_cast<float>(t.f[fThreat])};
-    const int64_t w = t.c1 - t.c0;
     for (int k = 0; k < (coefficient[2] != 0.0f ? 3 : 2); ++k) {
         float *dst = maps.data[k] + r * maps.width + t.c0;
-        for (int64_t j = 0; j < w; ++j) dst[j] += coefficient[k] * len[j];
+        for (int64_t j = j0; j < j1; ++j) dst[j] += coefficient[k] * len[j];
     }
 }
 
@@ -565,7 +568,7 @@ void add_magnified(const Trace &t, const Maps &maps, const std::vector<float> &l
             const float vb = b >= 0 && b < n ? len[static_cast<size_t>(b * w + j)] : 0.0f;
             row[static_cast<size_t>(j)] = va * keep + vb * wt;
         }
-        add_row(t, maps, r, row.data());
+        add_row(t, maps, r, row.data(), 0, w);
     }
 }
 
@@ -584,15 +587,21 @@ void add_traces(const std::vector<Trace> &traces, const Maps &maps, const float 
             for (int64_t i = 0; i < h; ++i) {
                 float *out = len.data() + i * w;
                 lengths.row(i, out);
-                if (texture) texture->apply(i, out);
+                if (texture) texture->apply(i, out, 0, w);
             }
             add_magnified(t, maps, len, row);
             continue;
         }
         for (int64_t i = 0; i < h; ++i) {
             lengths.row(i, row.data());
-            if (texture) texture->apply(i, row.data());
-            add_row(t, maps, t.r0 + i, row.data());
+            // Shapes rarely fill their box: texture and add only from the first to the last
+            // pixel with a path length.
+            const float *begin = row.data(), *end = begin + w;
+            while (begin < end && *begin == 0.0f) ++begin;
+            while (end > begin && end[-1] == 0.0f) --end;
+            const int64_t j0 = begin - row.data(), j1 = end - row.data();
+            if (texture) texture->apply(i, row.data(), j0, j1);
+            add_row(t, maps, t.r0 + i, row.data(), j0, j1);
         }
     }
 }

@@ -194,17 +194,17 @@ def project(
     threat = np.zeros(view.shape, np.float32)
     kn_high = np.float32(klein_nishina(E_HIGH))
     inv_high = np.float32(1 / E_HIGH**3)
-    depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
-    middle = float(np.median(depths)) if len(parts) else 0.0
+    magnifications: list[float | None] = [None] * len(parts)
+    if source_mm is not None and parts:
+        depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
+        middle = float(np.median(depths))
+        magnifications = [source_mm / max(source_mm + d - middle, 0.2 * source_mm) for d in depths]
     records: list[list[float]] = []
     arrays: list[np.ndarray] = []
-    for part, depth in zip(parts, depths, strict=True):
+    for part, magnification in zip(parts, magnifications, strict=True):
         trace = part.shape.trace(view)
         if trace is None:
             continue
-        magnification = None
-        if source_mm is not None:
-            magnification = source_mm / max(source_mm + depth - middle, 0.2 * source_mm)
         c, p = _basis(part.material.z, part.material.rho)
         if part.sign < 0:
             c, p = -c, -p

@@ -11,7 +11,8 @@ projecting, by the compiled kernel that adds it straight into the projection's m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -93,17 +94,17 @@ def _offsets(pixels: slice, centre: float, pitch: float) -> np.ndarray:
 
 
 def _frame(view: View, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) -> _Frame | None:
-    c = view.to_view(centre)
+    c = view.to_view(centre)[:2]
     rv = view.rotation @ rot
-    ext = np.abs(rv[:2]) @ half
+    (cu, cv), (eu, ev) = c.tolist(), (np.abs(rv[:2]) @ half).tolist()
     p = view.pitch
-    r0 = max(math.floor((c[0] - ext[0]) / p), 0)
-    r1 = min(math.ceil((c[0] + ext[0]) / p) + 1, view.shape[0])
-    c0 = max(math.floor((c[1] - ext[1]) / p), 0)
-    c1 = min(math.ceil((c[1] + ext[1]) / p) + 1, view.shape[1])
+    r0 = max(math.floor((cu - eu) / p), 0)
+    r1 = min(math.ceil((cu + eu) / p) + 1, view.shape[0])
+    c0 = max(math.floor((cv - ev) / p), 0)
+    c1 = min(math.ceil((cv + ev) / p) + 1, view.shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    u, v = (float(np.float32(x)) for x in c[:2])
+    u, v = c.astype(np.float32).tolist()
     return _Frame(rv, slice(r0, r1), slice(c0, c1), u, v, p)
 
 
@@ -267,6 +268,25 @@ _LENGTHS = {
 }
 
 
+def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.cross`` of two 3-vectors (the same products and differences), without its overhead."""
+    x0, x1, x2 = x.tolist()
+    y0, y1, y2 = y.tolist()
+    return np.array([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0])
+
+
+T = TypeVar("T")
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for the simulator's frozen dataclasses (none has a
+    ``__post_init__`` or init-only fields), without re-running ``__init__``: a shallow copy of
+    ``obj`` with ``changes``. Scenes move each part several times, so this is a hot path."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
+
+
 @dataclass(frozen=True)
 class Shape:
     """Base class: a solid with a centre (mm) and a rotation (columns = local axes in world)."""
@@ -291,7 +311,7 @@ class Shape:
 
     def moved(self, rot: np.ndarray, offset: np.ndarray) -> Shape:
         """The shape rotated by ``rot`` about the origin, then translated by ``offset``."""
-        return replace(self, centre=rot @ self.centre + offset, rot=rot @ self.rot)
+        return evolve(self, centre=rot @ self.centre + offset, rot=rot @ self.rot)
 
 
 @dataclass(frozen=True)
@@ -338,7 +358,7 @@ class Ellipsoid(Shape):
         b = fr.rv[1] / half
         e = fr.rv[2] / half
         ee = float(e @ e)
-        ae, be = np.cross(a, e), np.cross(b, e)
+        ae, be = _cross(a, e), _cross(b, e)
         coef = (float(ae @ ae), float(be @ be), float(2 * (ae @ be)), ee, 2 / ee)
         return fr.trace(ELLIPSOID, coef)
 
