@@ -61,6 +61,11 @@ def project_traces(
 ) -> None:
     """Add shape traces (records (N, 33)), textured from bank (K, S, S), to the maps in place."""
 
+def photon_noise(
+    t: npt.NDArray[np.float32], photons: float, bits: np.ndarray, quantiles: np.ndarray
+) -> tuple[npt.NDArray[np.float32], bool]:
+    """Noisy float32 transmission of t and whether any pixel expects < 30 photons."""
+
 # Only where cuda_compiled: the CUDA launchers, taking device pointers and a cudaStream_t as ints.
 def cuda_extract_patches(
     view: int,

@@ -8,6 +8,7 @@ void register_window_map(py::module_ &m);
 void register_mahalanobis(py::module_ &m);
 void register_topn(py::module_ &m);
 void register_projection(py::module_ &m);
+void register_exposure(py::module_ &m);
 void register_cuda(py::module_ &m);
 
 PYBIND11_MODULE(_kernels, m) {
@@ -22,5 +23,6 @@ PYBIND11_MODULE(_kernels, m) {
     register_mahalanobis(m);
     register_topn(m);
     register_projection(m);
+    register_exposure(m);
     register_cuda(m);
 }

@@ -1,4 +1,5 @@
-"""The compiled projection kernel against the numpy reference of ``project``, and its errors."""
+"""The compiled projection and photon-noise kernels against the numpy references of ``project``
+and ``expose``, and their errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from xadt import _kernels
 from xadt.synth import render
 from xadt.synth.materials import MATERIALS
 from xadt.synth.parts import TEXTURE_KINDS, Part
-from xadt.synth.render import _texture_bank, project
+from xadt.synth.render import _normal_quantiles, _texture_bank, expose, project
 from xadt.synth.shapes import (
     BOX,
     CYLINDER,
@@ -224,11 +225,52 @@ def test_kernel_rejects_bad_arrays() -> None:
     assert not maps[2].any()
 
 
-def test_kernel_is_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    photons=st.floats(1.0, 1e6),
+    blur=st.sampled_from([0.0, 1.5]),
+    gain=st.booleans(),
+    size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+)
+def test_expose_kernel_gives_the_reference_bits(
+    seed: int, photons: float, blur: float, gain: bool, size: tuple[int, int]
+) -> None:
+    # Down to a few photons, so that some pixels take the exact Poisson draws.
+    rng = np.random.default_rng(seed)
+    t = np.exp(-rng.uniform(0, 14, size)).astype(np.float32)
+    g = 1 + 0.01 * rng.standard_normal(size[0]) if gain else None
+    fast = expose(t, photons, np.random.default_rng(seed), blur, g, kernel=True)
+    slow = expose(t, photons, np.random.default_rng(seed), blur, g, kernel=False)
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_photon_noise_rejects_bad_arguments() -> None:
+    t, q = np.ones((2, 3), np.float32), _normal_quantiles()
+    bits = np.zeros(6, np.uint16)
+    with pytest.raises(ValueError, match="t must be a C-contiguous float32"):
+        _kernels.photon_noise(t.astype(np.float64), 10.0, bits, q)
+    with pytest.raises(ValueError, match="bits must be a contiguous uint16 array of 6 values"):
+        _kernels.photon_noise(t, 10.0, bits[:5], q)
+    with pytest.raises(ValueError, match="quantiles must be"):
+        _kernels.photon_noise(t, 10.0, bits, q[:10])
+    with pytest.raises(ValueError, match="photons must be finite and > 0"):
+        _kernels.photon_noise(t, 0.0, bits, q)
+    noisy, few = _kernels.photon_noise(t, 1e4, bits, q)  # the lowest quantile: -4.3 SD
+    np.testing.assert_allclose(noisy, 1 + q[0] / 100, rtol=1e-6)
+    assert not few
+
+
+def test_kernels_are_optional(monkeypatch: pytest.MonkeyPatch) -> None:
     part = Part(Box(np.array([8.0, 8.0, 0.0]), np.eye(3), np.full(3, 3.0)), MATERIALS["steel"])
     view = _view((16, 16), 1.0)
     expected = project([part], view, kernel=False)
+    t = np.full((4, 4), 0.5, np.float32)
+    noisy = expose(t, 100.0, np.random.default_rng(0), 0.0, kernel=False)
     monkeypatch.setattr(render, "_kernels", None)
     _assert_close(project([part], view), expected)
-    with pytest.raises(RuntimeError, match=r"xadt\._kernels is not built"):
+    np.testing.assert_array_equal(expose(t, 100.0, np.random.default_rng(0), 0.0), noisy)
+    with pytest.raises(RuntimeError, match=r"project: kernel=True but .*xadt\._kernels"):
         project([part], view, kernel=True)
+    with pytest.raises(RuntimeError, match=r"expose: kernel=True but"):
+        expose(t, 100.0, np.random.default_rng(0), 0.0, kernel=True)

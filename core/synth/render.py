@@ -183,11 +183,7 @@ def project(
     by the compiled kernel in one pass (True; the default where ``xadt._kernels`` is built) or
     with numpy, step by step (False: the reference, equal to float32 rounding).
     """
-    if kernel is None:
-        kernel = _kernels is not None
-    elif kernel and _kernels is None:
-        msg = "project: kernel=True but the compiled extension xadt._kernels is not built"
-        raise RuntimeError(msg)
+    kernel = _use_kernel(kernel, "project")
     parts = list(parts)
     compton = np.zeros(view.shape, np.float32)
     photo = np.zeros(view.shape, np.float32)
@@ -231,6 +227,16 @@ def project(
     np.maximum(photo, 0, out=photo)
     np.maximum(threat, 0, out=threat)
     return Projection(compton, photo, threat)
+
+
+def _use_kernel(kernel: bool | None, caller: str) -> bool:
+    """Whether ``caller`` runs its compiled kernel: by default where it is built."""
+    if kernel is None:
+        return _kernels is not None
+    if kernel and _kernels is None:
+        msg = f"{caller}: kernel=True but the compiled extension xadt._kernels is not built"
+        raise RuntimeError(msg)
+    return kernel
 
 
 def _record(
@@ -327,9 +333,12 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     About twice as fast as ``rng.standard_normal``; the 65536 levels and the ±4.3 SD tails are
     far finer than photon noise needs.
     """
-    n = math.prod(shape)
-    bits = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)  # indexes as is: no widened copy
-    return np.take(_normal_quantiles(), bits).reshape(shape)
+    return np.take(_normal_quantiles(), _normal_bits(rng, math.prod(shape))).reshape(shape)
+
+
+def _normal_bits(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random uint16, indexes into :func:`_normal_quantiles` (as is: no widened copy)."""
+    return np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
 
 
 def expose(
@@ -338,14 +347,19 @@ def expose(
     rng: np.random.Generator,
     blur: float,
     gain: np.ndarray | None = None,
+    *,
+    kernel: bool | None = None,
 ) -> np.ndarray:
     """Measured transmission (float32, (0, 1]) of ``transmission``, with ``photons`` per air pixel.
 
     Detector blur (Gaussian, ``blur`` px SD) acts on the transmitted intensity; ``gain`` (one
     factor per detector row, left after calibration) multiplies it; counts are Poisson, drawn
     exactly where fewer than 30 photons are expected and from the normal approximation elsewhere
-    (indistinguishable there, and several times faster).
+    (indistinguishable there, and several times faster). ``kernel``: draw the normal noise in one
+    compiled pass (True; the default where ``xadt._kernels`` is built) or step by step with numpy
+    (False); both give the same bits.
     """
+    kernel = _use_kernel(kernel, "expose")
     t = np.array(transmission, dtype=np.float32)
     if blur > 0.3:
         # Blurring air changes nothing, so only the box around the parcel is filtered.
@@ -361,15 +375,23 @@ def expose(
             )
     if gain is not None:
         t *= gain.astype(np.float32)[:, None]
-    counts = t * np.float32(photons)
-    noise = standard_normal(rng, counts.shape)
-    noise *= np.sqrt(counts)
-    noisy = counts + noise
-    few = counts < 30
-    if few.any():
-        noisy[few] = rng.poisson(counts[few])
-    noisy *= np.float32(1 / photons)
-    np.clip(noisy, np.float32(0.5 / photons), 1, out=noisy)
+    bits = _normal_bits(rng, t.size)
+    scale, low = np.float32(1 / photons), np.float32(0.5 / photons)
+    if kernel:
+        assert _kernels is not None
+        noisy, few_any = _kernels.photon_noise(t, photons, bits, _normal_quantiles())
+    else:
+        counts = t * np.float32(photons)
+        noise = np.take(_normal_quantiles(), bits).reshape(t.shape)
+        noise *= np.sqrt(counts)
+        noisy = counts + noise
+        noisy *= scale
+        np.clip(noisy, low, 1, out=noisy)
+        few_any = bool((counts < 30).any())
+    if few_any:
+        counts = t * np.float32(photons)
+        few = counts < 30
+        noisy[few] = np.clip(rng.poisson(counts[few]).astype(np.float32) * scale, low, 1)
     return noisy
 
 
