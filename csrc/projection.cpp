@@ -197,7 +197,7 @@ class Lengths {
         }
     }
 
-    void row(int64_t i, float *out) {
+    void row(int64_t i, float *out) const {
         const float u = du_[static_cast<size_t>(i)];
         switch (t_.kind) {
         case kBox:
@@ -247,39 +247,52 @@ class Lengths {
         for (size_t j = 0; j < dv_.size(); ++j) out[j] = fb * dv_[j];
     }
 
-    void box(float u, float *out) {
+    void box(float u, float *out) const {
         // Per axis, a pair of faces parallel to the rays bounds the footprint (|a·du + b·dv| <=
         // h) and any other pair the depth: the ray enters at mid - h and leaves at mid + h.
-        bool deep = false;
+        float base[3], h[3];
+        const float *b[3];
+        int deep = 0;
         for (int k = 0; k < 3; ++k) {
             if (c_[4 * k + 3] != 0.0) continue;
-            const float base = f(4 * k) * u, h = f(4 * k + 2);
-            const float *b = bv_[k].data();
-            if (!deep) {
-                for (int64_t j = 0; j < w_; ++j) {
-                    near_[static_cast<size_t>(j)] = (base + b[j]) - h;
-                    far_[static_cast<size_t>(j)] = (base + b[j]) + h;
-                }
-            } else {
-                for (int64_t j = 0; j < w_; ++j) {
-                    const auto uj = static_cast<size_t>(j);
-                    near_[uj] = std::max(near_[uj], (base + b[j]) - h);
-                    far_[uj] = std::min(far_[uj], (base + b[j]) + h);
-                }
-            }
-            deep = true;
+            base[deep] = f(4 * k) * u;
+            h[deep] = f(4 * k + 2);
+            b[deep++] = bv_[k].data();
         }
-        if (!deep) {  // cannot happen for an orthonormal rotation
+        switch (deep) {
+        case 1:
+            depth<1>(base, h, b, out);
+            break;
+        case 2:
+            depth<2>(base, h, b, out);
+            break;
+        case 3:
+            return depth<3>(base, h, b, out);
+        default:  // cannot happen for an orthonormal rotation
             std::fill(out, out + w_, 0.0f);
             return;
         }
-        const float *near = near_.data(), *far = far_.data();
-        for (int64_t j = 0; j < w_; ++j) out[j] = std::max(far[j] - near[j], 0.0f);
         for (int k = 0; k < 3; ++k) {
             if (c_[4 * k + 3] == 0.0) continue;
-            const float base = f(4 * k) * u, bound = bounds_[k];
-            const float *b = bv_[k].data();
-            for (int64_t j = 0; j < w_; ++j) out[j] = std::fabs(base + b[j]) <= bound ? out[j] : 0.0f;
+            const float base_k = f(4 * k) * u, bound = bounds_[k];
+            const float *bk = bv_[k].data();
+            for (int64_t j = 0; j < w_; ++j)
+                out[j] = std::fabs(base_k + bk[j]) <= bound ? out[j] : 0.0f;
+        }
+    }
+
+    // max(min over the N depth axes of (mid + h) - max of (mid - h), 0), in one pass.
+    template <int N>
+    void depth(const float *base, const float *h, const float *const *b, float *out) const {
+        for (int64_t j = 0; j < w_; ++j) {
+            float mid = base[0] + b[0][j];
+            float near = mid - h[0], far = mid + h[0];
+            for (int k = 1; k < N; ++k) {
+                mid = base[k] + b[k][j];
+                near = std::max(near, mid - h[k]);
+                far = std::min(far, mid + h[k]);
+            }
+            out[j] = std::max(far - near, 0.0f);
         }
     }
 
@@ -466,8 +479,6 @@ class Lengths {
     int64_t h_, w_;
     std::vector<float> du_, dv_, bv_[3], profile_;
     float bounds_[3] = {0.0f, 0.0f, 0.0f};
-    std::vector<float> near_ = std::vector<float>(static_cast<size_t>(w_));
-    std::vector<float> far_ = std::vector<float>(static_cast<size_t>(w_));
     std::vector<int32_t> owner_, near_sample_;
     std::vector<double> dist_;
 };
