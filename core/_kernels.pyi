@@ -61,6 +61,11 @@ def project_traces(
 ) -> None:
     """Add shape traces (records (N, 33)), textured from bank (K, S, S), to the maps in place."""
 
+def add_veil(
+    t: npt.NDArray[np.float32], veil: npt.NDArray[np.float32], step: int
+) -> npt.NDArray[np.float32]:
+    """min(t + veil (sampled every step pixels) interpolated to t's size, 1), float32."""
+
 def photon_noise(
     t: npt.NDArray[np.float32], photons: float, bits: np.ndarray, quantiles: np.ndarray
 ) -> tuple[npt.NDArray[np.float32], bool]:

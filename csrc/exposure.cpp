@@ -1,8 +1,11 @@
-// Photon noise of a detector exposure in one pass: counts = t * photons, plus normal noise of SD
-// sqrt(counts) read from a quantile table at 16 random bits per pixel, back to transmission and
-// clipped to [0.5 / photons, 1]. The float32 operations are those of xadt.synth.render.expose's
-// numpy path, in its order, so both give the same bits; the few pixels under 30 counts, which
-// get exact Poisson draws from the caller's generator, are only flagged here.
+// Detector steps of the parcel simulator (xadt.synth.render), each in one pass with the float32
+// operations of its numpy path, in their order, so that both give the same bits:
+// - add_veil: the scatter veil, filtered on a grid subsampled every `step` pixels, interpolated
+//   linearly back to full size (columns, then rows) and added to the transmission, capped at 1;
+// - photon_noise: counts = t * photons, plus normal noise of SD sqrt(counts) read from a quantile
+//   table at 16 random bits per pixel, back to transmission and clipped to [0.5 / photons, 1];
+//   the few pixels under 30 counts, which get exact Poisson draws from the caller's generator,
+//   are only flagged here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -11,12 +14,75 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace py = pybind11;
 
 namespace {
 
 constexpr float kFewCounts = 30.0f;  // below this the normal approximation is not used
+
+// Where output pixel i reads the subsampled grid: samples lo and hi, weight w of hi, as numpy's
+// linear interpolation weights (float64 positions, float32 weights).
+struct Taps {
+    std::vector<int64_t> lo, hi;
+    std::vector<float> w;
+};
+
+Taps taps(int64_t n, int64_t m, int64_t step) {
+    Taps t{std::vector<int64_t>(static_cast<size_t>(n)), std::vector<int64_t>(static_cast<size_t>(n)),
+           std::vector<float>(static_cast<size_t>(n))};
+    const auto last = static_cast<double>(m - 1);
+    for (int64_t i = 0; i < n; ++i) {
+        const double pos = std::min(static_cast<double>(i) / static_cast<double>(step), last);
+        const int64_t lo = std::min(static_cast<int64_t>(pos), m - 1);
+        t.lo[static_cast<size_t>(i)] = lo;
+        t.hi[static_cast<size_t>(i)] = std::min(lo + 1, m - 1);
+        t.w[static_cast<size_t>(i)] = static_cast<float>(pos - static_cast<double>(lo));
+    }
+    return t;
+}
+
+py::array_t<float> add_veil(const py::array &t, const py::array &veil, int64_t step) {
+    if (t.ndim() != 2 || !t.dtype().equal(py::dtype::of<float>()) ||
+        !(t.flags() & py::array::c_style))
+        throw std::invalid_argument("add_veil: t must be a C-contiguous float32 2-D array");
+    if (veil.ndim() != 2 || !veil.dtype().equal(py::dtype::of<float>()) ||
+        !(veil.flags() & py::array::c_style))
+        throw std::invalid_argument("add_veil: veil must be a C-contiguous float32 2-D array");
+    const int64_t height = t.shape(0), width = t.shape(1), rows = veil.shape(0),
+                  cols = veil.shape(1);
+    if (step < 1 || rows != (height + step - 1) / step || cols != (width + step - 1) / step)
+        throw std::invalid_argument("add_veil: veil must be t subsampled every step >= 1 pixels");
+    py::array_t<float> out({height, width});
+    const auto *src = static_cast<const float *>(t.data());
+    const auto *v = static_cast<const float *>(veil.data());
+    float *dst = out.mutable_data();
+    {
+        // Safe without the GIL: only raw pointers into arrays this frame keeps referenced.
+        py::gil_scoped_release release;
+        const Taps across = taps(width, cols, step), down = taps(height, rows, step);
+        std::vector<float> wide(static_cast<size_t>(rows * width));  // columns interpolated
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < width; ++j) {
+                const auto uj = static_cast<size_t>(j);
+                const float w = across.w[uj];
+                wide[static_cast<size_t>(r * width + j)] =
+                    v[r * cols + across.lo[uj]] * (1.0f - w) + v[r * cols + across.hi[uj]] * w;
+            }
+        for (int64_t i = 0; i < height; ++i) {
+            const auto ui = static_cast<size_t>(i);
+            const float w = down.w[ui], keep = 1.0f - w;
+            const float *a = wide.data() + down.lo[ui] * width;
+            const float *b = wide.data() + down.hi[ui] * width;
+            for (int64_t j = 0; j < width; ++j) {
+                const float value = (a[j] * keep + b[j] * w) + src[i * width + j];
+                dst[i * width + j] = std::min(value, 1.0f);
+            }
+        }
+    }
+    return out;
+}
 
 py::tuple photon_noise(const py::array &t, double photons, const py::array &bits,
                        const py::array &quantiles) {
@@ -59,6 +125,10 @@ py::tuple photon_noise(const py::array &t, double photons, const py::array &bits
 }  // namespace
 
 void register_exposure(py::module_ &m) {
+    m.def("add_veil", &add_veil, py::arg("t").noconvert(), py::arg("veil").noconvert(),
+          py::arg("step"),
+          "min(t + veil interpolated linearly to t's size, 1), float32; veil sampled every step "
+          "pixels of t. Use xadt.synth.render.scatter_veil.");
     m.def("photon_noise", &photon_noise, py::arg("t").noconvert(), py::arg("photons"),
           py::arg("bits").noconvert(), py::arg("quantiles").noconvert(),
           "(noisy float32 transmission, whether any pixel has < 30 counts) of float32 t with "

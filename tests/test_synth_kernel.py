@@ -1,5 +1,5 @@
-"""The compiled projection and photon-noise kernels against the numpy references of ``project``
-and ``expose``, and their errors."""
+"""The compiled projection, scatter-veil and photon-noise kernels against the numpy references of
+``project``, ``scatter_veil`` and ``expose``, and their errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from xadt import _kernels
 from xadt.synth import render
 from xadt.synth.materials import MATERIALS
 from xadt.synth.parts import TEXTURE_KINDS, Part
-from xadt.synth.render import _normal_quantiles, _texture_bank, expose, project
+from xadt.synth.render import _normal_quantiles, _texture_bank, expose, project, scatter_veil
 from xadt.synth.shapes import (
     BOX,
     CYLINDER,
@@ -245,6 +245,34 @@ def test_expose_kernel_gives_the_reference_bits(
     np.testing.assert_array_equal(fast, slow)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sigma=st.floats(0.5, 40),
+    size=st.tuples(st.integers(1, 90), st.integers(1, 90)),
+)
+def test_scatter_veil_kernel_gives_the_reference_bits(
+    seed: int, sigma: float, size: tuple[int, int]
+) -> None:
+    t = np.random.default_rng(seed).random(size).astype(np.float32)
+    fast = scatter_veil(t, 0.05, sigma, kernel=True)
+    np.testing.assert_array_equal(fast, scatter_veil(t, 0.05, sigma, kernel=False))
+
+
+def test_add_veil_rejects_bad_arguments() -> None:
+    t = np.ones((5, 7), np.float32)
+    with pytest.raises(ValueError, match="t must be a C-contiguous float32"):
+        _kernels.add_veil(t[:, ::2], np.ones((3, 2), np.float32), 2)
+    with pytest.raises(ValueError, match="veil must be a C-contiguous float32"):
+        _kernels.add_veil(t, np.ones((3, 4)), 2)
+    with pytest.raises(ValueError, match="veil must be t subsampled every step"):
+        _kernels.add_veil(t, np.ones((3, 3), np.float32), 2)
+    with pytest.raises(ValueError, match="step >= 1"):
+        _kernels.add_veil(t, np.ones((5, 7), np.float32), 0)
+    veiled = _kernels.add_veil(np.zeros((5, 7), np.float32), np.ones((3, 4), np.float32), 2)
+    np.testing.assert_array_equal(veiled, np.ones((5, 7), np.float32))
+
+
 def test_photon_noise_rejects_bad_arguments() -> None:
     t, q = np.ones((2, 3), np.float32), _normal_quantiles()
     bits = np.zeros(6, np.uint16)
@@ -267,9 +295,11 @@ def test_kernels_are_optional(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = project([part], view, kernel=False)
     t = np.full((4, 4), 0.5, np.float32)
     noisy = expose(t, 100.0, np.random.default_rng(0), 0.0, kernel=False)
+    veiled = scatter_veil(t, 0.05, 8.0, kernel=False)
     monkeypatch.setattr(render, "_kernels", None)
     _assert_close(project([part], view), expected)
     np.testing.assert_array_equal(expose(t, 100.0, np.random.default_rng(0), 0.0), noisy)
+    np.testing.assert_array_equal(scatter_veil(t, 0.05, 8.0), veiled)
     with pytest.raises(RuntimeError, match=r"project: kernel=True but .*xadt\._kernels"):
         project([part], view, kernel=True)
     with pytest.raises(RuntimeError, match=r"expose: kernel=True but"):

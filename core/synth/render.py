@@ -292,15 +292,25 @@ def _magnify_rows(
     return slice(r0, r1), a * (1 - w) + b * w
 
 
-def scatter_veil(t: np.ndarray, fraction: float, sigma: float) -> np.ndarray:
+def scatter_veil(
+    t: np.ndarray, fraction: float, sigma: float, *, kernel: bool | None = None
+) -> np.ndarray:
     """``t`` plus scattered photons: ``fraction`` of the beam the object removes, spread as a
-    Gaussian of ``sigma`` px (a low-frequency veil that lifts dense regions; air stays at 1)."""
+    Gaussian of ``sigma`` px (a low-frequency veil that lifts dense regions; air stays at 1).
+
+    ``kernel``: interpolate the veil to full size and add it in one compiled pass (True; the
+    default where ``xadt._kernels`` is built) or with numpy (False); both give the same bits.
+    """
+    kernel = _use_kernel(kernel, "scatter_veil")
     if fraction <= 0:
         return t
     step = max(int(sigma // 4), 1)  # the veil is smooth: filter a subsampled copy
     small = 1 - t[::step, ::step]
     veil = ndimage.gaussian_filter(small, sigma / step, mode="constant", truncate=2.5)
     veil *= np.float32(fraction)
+    if kernel:
+        assert _kernels is not None
+        return _kernels.add_veil(np.ascontiguousarray(t, dtype=np.float32), veil, step)
     # Linear interpolation back to full size, one axis at a time: two taps per pixel, and no
     # BLAS, whose threads stall each other when the cores are busy.
     lo, hi, w = _upsampler(t.shape[1], small.shape[1], step)
