@@ -1,5 +1,6 @@
 """Parcel simulator throughput: full-size (764 px high) dual-view scans per second, in memory and
-written as PNGs, in one process and on two cores.
+written as PNGs, in one process and on two cores; and ``project`` with its compiled kernel against
+its numpy reference on the same parts.
 
 Run with ``pytest benches/test_bench_synth.py --benchmark-enable``; scans/s is in ``extra_info``.
 """
@@ -12,9 +13,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from xadt.synth.catalogue import draw_item
 from xadt.synth.dataset import generate, write_dataset
+from xadt.synth.parts import Part
+from xadt.synth.render import project
+from xadt.synth.shapes import View, random_rotation
 
 BATCH = 10  # scans per round: 8 normal, 2 threat, as in a test set
 
@@ -75,3 +81,23 @@ def test_bench_write_pngs(benchmark: Any, tmp_path: Path, workers: int) -> None:
     assert len(list((tmp_path / "train" / "normal").glob("*.png"))) == 2 * normal
     assert len(manifest["scans"]) == n
     _record(benchmark, n)
+
+
+def _goods() -> tuple[list[Part], View]:
+    """40 catalogue items in random poses over a full-size view: about as many parts as a
+    packed parcel."""
+    rng = np.random.default_rng(0)
+    parts: list[Part] = []
+    for _ in range(40):
+        offset = np.array([rng.uniform(100, 660), rng.uniform(100, 600), rng.uniform(-150, 150)])
+        parts += draw_item(rng).centred().moved(random_rotation(rng), offset).parts
+    rays_down_z = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])
+    return parts, View(rays_down_z, np.zeros(3), 1.0, (764, 700))
+
+
+@pytest.mark.benchmark(group="synth-project")
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy"])
+def test_bench_project(benchmark: Any, kernel: bool) -> None:
+    parts, view = _goods()
+    proj = benchmark(lambda: project(parts, view, kernel=kernel))
+    assert proj.compton.max() > 0

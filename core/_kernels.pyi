@@ -51,6 +51,26 @@ def topn_excursion(
 def topn_dense(x: np.ndarray, mean: np.ndarray, std: np.ndarray, n: int) -> np.ndarray:
     """The zeroed z-scores (N, D): the n largest signed z of each row kept, the rest 0."""
 
+def project_traces(
+    compton: npt.NDArray[np.float32],
+    photo: npt.NDArray[np.float32],
+    threat: npt.NDArray[np.float32],
+    records: npt.NDArray[np.float64],
+    arrays: list[np.ndarray],
+    bank: npt.NDArray[np.float32],
+) -> None:
+    """Add shape traces (records (N, 33)), textured from bank (K, S, S), to the maps in place."""
+
+def add_veil(
+    t: npt.NDArray[np.float32], veil: npt.NDArray[np.float32], step: int
+) -> npt.NDArray[np.float32]:
+    """min(t + veil (sampled every step pixels) interpolated to t's size, 1), float32."""
+
+def photon_noise(
+    t: npt.NDArray[np.float32], photons: float, bits: np.ndarray, quantiles: np.ndarray
+) -> tuple[npt.NDArray[np.float32], bool]:
+    """Noisy float32 transmission of t and whether any pixel expects < 30 photons."""
+
 # Only where cuda_compiled: the CUDA launchers, taking device pointers and a cudaStream_t as ints.
 def cuda_extract_patches(
     view: int,

@@ -7,6 +7,8 @@ void register_patches(py::module_ &m);
 void register_window_map(py::module_ &m);
 void register_mahalanobis(py::module_ &m);
 void register_topn(py::module_ &m);
+void register_projection(py::module_ &m);
+void register_exposure(py::module_ &m);
 void register_cuda(py::module_ &m);
 
 PYBIND11_MODULE(_kernels, m) {
@@ -20,5 +22,7 @@ PYBIND11_MODULE(_kernels, m) {
     register_window_map(m);
     register_mahalanobis(m);
     register_topn(m);
+    register_projection(m);
+    register_exposure(m);
     register_cuda(m);
 }

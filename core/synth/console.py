@@ -40,5 +40,5 @@ def console(rgb: np.ndarray, pitch: float, *, lossless: bool = False) -> np.ndar
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     buffer.seek(0)
-    with Image.open(buffer) as stored:
-        return np.asarray(stored.convert("RGB"))
+    with Image.open(buffer) as stored:  # decoded as RGB: converting would only copy it
+        return np.asarray(stored if stored.mode == "RGB" else stored.convert("RGB"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from xadt.synth.materials import MATERIALS, Material
-from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Shape, Tube, rotation
+from xadt.synth.shapes import Box, Cylinder, Ellipsoid, Plate, Shape, Tube, evolve, rotation
 
 ALONG_X = rotation(pitch=math.pi / 2)
 """Rotation that turns a shape's local z axis (a cylinder's axis) onto x."""
@@ -65,7 +65,7 @@ class Item:
 
     def moved(self, rot: np.ndarray, offset: np.ndarray) -> Item:
         """The item rotated about its own origin by ``rot`` and shifted by ``offset``."""
-        parts = [replace(p, shape=p.shape.moved(rot, offset)) for p in self.parts]
+        parts = [evolve(p, shape=p.shape.moved(rot, offset)) for p in self.parts]
         return Item(self.name, self.category, parts, self.threat)
 
     def centred(self) -> Item:

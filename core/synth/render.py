@@ -16,8 +16,13 @@ import numpy as np
 from scipy import ndimage, special
 
 from xadt.colour import E_HIGH, klein_nishina, mass_attenuation, z_over_a
-from xadt.synth.parts import Part
-from xadt.synth.shapes import View
+from xadt.synth.parts import Part, Texture
+from xadt.synth.shapes import Trace, View
+
+try:
+    from xadt import _kernels
+except ImportError:  # a source tree without the compiled extension: numpy only
+    _kernels = None  # type: ignore[assignment]
 
 DOSE_LOW = 120000.0
 """Photons per pixel reaching the detector through air at dose 1, low energy (at scale 1): noise
@@ -26,6 +31,7 @@ DOSE_HIGH = 250000.0
 """Photons per pixel through air at dose 1, high energy (at scale 1)."""
 
 _TEX = 512
+_COEFFICIENTS = 16  # coefficients per trace in the kernel's record table
 
 
 @functools.cache
@@ -147,12 +153,15 @@ class Projection:
         c, p = self.compton[box], self.photo[box]
         total = sum(spectrum.weights)
         acc = np.zeros(c.shape, np.float32)
+        att, photo = np.empty_like(c), np.empty_like(c)
         for energy, weight in zip(spectrum.energies, spectrum.weights, strict=True):
-            att = c * np.float32(klein_nishina(energy))
-            att += p * np.float32(1 / energy**3)
-            np.negative(att, out=att)
+            # exp(−(c·σ + p/E³)), its signs folded into the (exactly negated) coefficients.
+            np.multiply(c, -np.float32(klein_nishina(energy)), out=att)
+            np.multiply(p, -np.float32(1 / energy**3), out=photo)
+            att += photo
             np.exp(att, out=att)
-            acc += np.float32(weight / total) * att
+            att *= np.float32(weight / total)
+            acc += att
         out[box] = acc
         return out
 
@@ -160,45 +169,108 @@ class Projection:
 _AVOGADRO = 6.02214076e23
 
 
-def project(parts: Iterable[Part], view: View, source_mm: float | None = None) -> Projection:
+def project(
+    parts: Iterable[Part], view: View, source_mm: float | None = None, *, kernel: bool | None = None
+) -> Projection:
     """Line integrals of ``parts`` in ``view`` (cavities subtract), as a :class:`Projection`.
 
     With ``source_mm``, a line-scan fan beam from a source that far from the parcel's middle
     (along the rays) magnifies each part across the belt (along rows, about the central row) by
     ``source_mm / (source_mm + depth)``, its centre's depth measured from the middle of all the
     parts; the belt axis is not magnified.
+
+    ``kernel`` picks how each part's :class:`~xadt.synth.shapes.Trace` is evaluated and added:
+    by the compiled kernel in one pass (True; the default where ``xadt._kernels`` is built) or
+    with numpy, step by step (False: the reference, equal to float32 rounding).
     """
+    kernel = _use_kernel(kernel, "project")
     parts = list(parts)
     compton = np.zeros(view.shape, np.float32)
     photo = np.zeros(view.shape, np.float32)
     threat = np.zeros(view.shape, np.float32)
     kn_high = np.float32(klein_nishina(E_HIGH))
     inv_high = np.float32(1 / E_HIGH**3)
-    depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
-    middle = float(np.median(depths)) if len(parts) else 0.0
-    for part, depth in zip(parts, depths, strict=True):
-        fp = part.shape.footprint(view)
-        if fp is None:
+    magnifications: list[float | None] = [None] * len(parts)
+    if source_mm is not None and parts:
+        depths = np.array([view.to_view(part.shape.centre)[2] for part in parts])
+        middle = float(np.median(depths))
+        magnifications = [source_mm / max(source_mm + d - middle, 0.2 * source_mm) for d in depths]
+    records: list[list[float]] = []
+    arrays: list[np.ndarray] = []
+    for part, magnification in zip(parts, magnifications, strict=True):
+        trace = part.shape.trace(view)
+        if trace is None:
             continue
-        rows, cols, length = fp
-        if part.texture is not None:
-            length = _textured(length, part.texture, rows, cols, view.pitch)
-        if source_mm is not None:
-            magnification = source_mm / max(source_mm + depth - middle, 0.2 * source_mm)
-            rows, length = _magnify_rows(rows, length, magnification, view.shape[0])
-            if length.size == 0:
-                continue
         c, p = _basis(part.material.z, part.material.rho)
         if part.sign < 0:
             c, p = -c, -p
+        t = c * kn_high + p * inv_high if part.threat else None
+        if kernel:
+            records.append(_record(trace, (c, p, t), part.texture, magnification, arrays))
+            continue
+        rows, cols, length = trace.rows, trace.cols, trace.lengths()
+        if part.texture is not None:
+            length = _textured(length, part.texture, rows, cols, view.pitch)
+        if magnification is not None:
+            rows, length = _magnify_rows(rows, length, magnification, view.shape[0])
+            if length.size == 0:
+                continue
         compton[rows, cols] += c * length
         photo[rows, cols] += p * length
-        if part.threat:
-            threat[rows, cols] += (c * kn_high + p * inv_high) * length
+        if t is not None:
+            threat[rows, cols] += t * length
+    if records:
+        assert _kernels is not None
+        table = np.array(records, dtype=np.float64)
+        _kernels.project_traces(compton, photo, threat, table, arrays, _texture_bank())
     np.maximum(compton, 0, out=compton)
     np.maximum(photo, 0, out=photo)
     np.maximum(threat, 0, out=threat)
     return Projection(compton, photo, threat)
+
+
+def _use_kernel(kernel: bool | None, caller: str) -> bool:
+    """Whether ``caller`` runs its compiled kernel: by default where it is built."""
+    if kernel is None:
+        return _kernels is not None
+    if kernel and _kernels is None:
+        msg = f"{caller}: kernel=True but the compiled extension xadt._kernels is not built"
+        raise RuntimeError(msg)
+    return kernel
+
+
+def _record(
+    trace: Trace,
+    basis: tuple[np.float32, np.float32, np.float32 | None],
+    texture: Texture | None,
+    magnification: float | None,
+    arrays: list[np.ndarray],
+) -> list[float]:
+    """One row of the kernel's record table (csrc/projection.cpp, ``Field``); a plate's outline
+    or a tube's samples go to ``arrays``, which the row indexes."""
+    index = -1
+    if trace.array is not None:
+        index = len(arrays)
+        arrays.append(np.ascontiguousarray(trace.array))
+    c, p, t = basis
+    return [
+        trace.kind,
+        trace.rows.start,
+        trace.rows.stop,
+        trace.cols.start,
+        trace.cols.stop,
+        trace.u,
+        trace.v,
+        trace.pitch,
+        *trace.coef,
+        *(0.0,) * (_COEFFICIENTS - len(trace.coef)),
+        index,
+        c,
+        p,
+        0.0 if t is None else t,
+        *(texture if texture is not None else (-1, 0.0, 0, 0)),
+        0.0 if magnification is None else magnification,
+    ]
 
 
 def _magnify_rows(
@@ -220,33 +292,44 @@ def _magnify_rows(
     return slice(r0, r1), a * (1 - w) + b * w
 
 
-def scatter_veil(t: np.ndarray, fraction: float, sigma: float) -> np.ndarray:
+def scatter_veil(
+    t: np.ndarray, fraction: float, sigma: float, *, kernel: bool | None = None
+) -> np.ndarray:
     """``t`` plus scattered photons: ``fraction`` of the beam the object removes, spread as a
-    Gaussian of ``sigma`` px (a low-frequency veil that lifts dense regions; air stays at 1)."""
+    Gaussian of ``sigma`` px (a low-frequency veil that lifts dense regions; air stays at 1).
+
+    ``kernel``: interpolate the veil to full size and add it in one compiled pass (True; the
+    default where ``xadt._kernels`` is built) or with numpy (False); both give the same bits.
+    """
+    kernel = _use_kernel(kernel, "scatter_veil")
     if fraction <= 0:
         return t
     step = max(int(sigma // 4), 1)  # the veil is smooth: filter a subsampled copy
     small = 1 - t[::step, ::step]
     veil = ndimage.gaussian_filter(small, sigma / step, mode="constant", truncate=2.5)
-    rows = _upsampler(t.shape[0], small.shape[0], step)
-    cols = _upsampler(t.shape[1], small.shape[1], step)
-    out = rows @ (veil * np.float32(fraction)) @ cols.T
+    veil *= np.float32(fraction)
+    if kernel:
+        assert _kernels is not None
+        return _kernels.add_veil(np.ascontiguousarray(t, dtype=np.float32), veil, step)
+    # Linear interpolation back to full size, one axis at a time: two taps per pixel, and no
+    # BLAS, whose threads stall each other when the cores are busy.
+    lo, hi, w = _upsampler(t.shape[1], small.shape[1], step)
+    veil = veil[:, lo] * (1 - w) + veil[:, hi] * w
+    lo, hi, w = _upsampler(t.shape[0], small.shape[0], step)
+    out = veil[lo] * (1 - w)[:, None] + veil[hi] * w[:, None]
     out += t
     np.minimum(out, 1, out=out)
     return out
 
 
 @functools.cache
-def _upsampler(n: int, m: int, step: int) -> np.ndarray:
-    """(n, m) float32 linear interpolation from samples at 0, step, 2·step, … to 0 … n − 1."""
+def _upsampler(n: int, m: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation from samples at 0, step, 2·step, … to 0 … n − 1: for each output,
+    the samples below and above it and the float32 weight of the one above."""
     pos = np.minimum(np.arange(n) / step, m - 1)
     lo = np.minimum(pos.astype(np.int64), m - 1)
     hi = np.minimum(lo + 1, m - 1)
-    w = (pos - lo).astype(np.float32)
-    out = np.zeros((n, m), np.float32)
-    out[np.arange(n), lo] += 1 - w
-    out[np.arange(n), hi] += w
-    return out
+    return lo, hi, (pos - lo).astype(np.float32)
 
 
 @functools.cache
@@ -260,9 +343,12 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     About twice as fast as ``rng.standard_normal``; the 65536 levels and the ±4.3 SD tails are
     far finer than photon noise needs.
     """
-    n = math.prod(shape)
-    bits = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16).astype(np.int32)
-    return np.take(_normal_quantiles(), bits).reshape(shape)
+    return np.take(_normal_quantiles(), _normal_bits(rng, math.prod(shape))).reshape(shape)
+
+
+def _normal_bits(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random uint16, indexes into :func:`_normal_quantiles` (as is: no widened copy)."""
+    return np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
 
 
 def expose(
@@ -271,14 +357,19 @@ def expose(
     rng: np.random.Generator,
     blur: float,
     gain: np.ndarray | None = None,
+    *,
+    kernel: bool | None = None,
 ) -> np.ndarray:
     """Measured transmission (float32, (0, 1]) of ``transmission``, with ``photons`` per air pixel.
 
     Detector blur (Gaussian, ``blur`` px SD) acts on the transmitted intensity; ``gain`` (one
     factor per detector row, left after calibration) multiplies it; counts are Poisson, drawn
     exactly where fewer than 30 photons are expected and from the normal approximation elsewhere
-    (indistinguishable there, and several times faster).
+    (indistinguishable there, and several times faster). ``kernel``: draw the normal noise in one
+    compiled pass (True; the default where ``xadt._kernels`` is built) or step by step with numpy
+    (False); both give the same bits.
     """
+    kernel = _use_kernel(kernel, "expose")
     t = np.array(transmission, dtype=np.float32)
     if blur > 0.3:
         # Blurring air changes nothing, so only the box around the parcel is filtered.
@@ -294,15 +385,23 @@ def expose(
             )
     if gain is not None:
         t *= gain.astype(np.float32)[:, None]
-    counts = t * np.float32(photons)
-    noise = standard_normal(rng, counts.shape)
-    noise *= np.sqrt(counts)
-    noisy = counts + noise
-    few = counts < 30
-    if few.any():
-        noisy[few] = rng.poisson(counts[few])
-    noisy *= np.float32(1 / photons)
-    np.clip(noisy, np.float32(0.5 / photons), 1, out=noisy)
+    bits = _normal_bits(rng, t.size)
+    scale, low = np.float32(1 / photons), np.float32(0.5 / photons)
+    if kernel:
+        assert _kernels is not None
+        noisy, few_any = _kernels.photon_noise(t, photons, bits, _normal_quantiles())
+    else:
+        counts = t * np.float32(photons)
+        noise = np.take(_normal_quantiles(), bits).reshape(t.shape)
+        noise *= np.sqrt(counts)
+        noisy = counts + noise
+        noisy *= scale
+        np.clip(noisy, low, 1, out=noisy)
+        few_any = bool((counts < 30).any())
+    if few_any:
+        counts = t * np.float32(photons)
+        few = counts < 30
+        noisy[few] = np.clip(rng.poisson(counts[few]).astype(np.float32) * scale, low, 1)
     return noisy
 
 

@@ -1,15 +1,18 @@
 """3-D shapes and their analytic path-length maps in a parallel-beam view.
 
 Each shape knows its pose in world millimetres and returns, for a view, the length (mm) of the ray
-through it at every pixel of its image bounding box. The maps are computed with numpy over that box
-only: rays are parallel to the view's third axis, so the entry and exit depths along a ray are
-linear or quadratic in the pixel coordinates and broadcast from one row and one column vector.
+through it at every pixel of its image bounding box. Rays are parallel to the view's third axis, so
+the entry and exit depths along a ray are linear or quadratic in the pixel coordinates: a shape's
+:class:`Trace` in a view is its pixel box and the few coefficients of those forms. The trace is
+evaluated with numpy (:meth:`Trace.lengths`, broadcast from one row and one column vector) or, when
+projecting, by the compiled kernel that adds it straight into the projection's maps.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -63,36 +66,225 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
+BOX, ELLIPSOID, DISC, SIDE_ON_CYLINDER, CYLINDER, PLATE, EDGE_ON_PLATE, TUBE = range(8)
+"""Path-length formulas of a :class:`Trace` (``Trace.kind``); the compiled kernel
+(``xadt._kernels.project_traces``) numbers them the same way."""
+
+
 @dataclass(frozen=True)
 class _Frame:
-    """A shape's pose seen from one view: centre and axes in view coordinates, and its pixel box."""
+    """A shape's pose seen from one view: its axes in view coordinates, its pixel box, and its
+    centre in view coordinates rounded to float32 (as the pixel offsets are computed)."""
 
     rv: np.ndarray  # columns: the shape's local axes in view coordinates
     rows: slice
     cols: slice
-    du: np.ndarray  # (h, 1) float32, row-pixel centres minus the shape centre, mm
-    dv: np.ndarray  # (1, w) float32
+    u: float
+    v: float
+    pitch: float
+
+    def trace(self, kind: int, coef: tuple[float, ...], array: np.ndarray | None = None) -> Trace:
+        """This frame's :class:`Trace` with the formula ``kind`` and its coefficients."""
+        return Trace(kind, self.rows, self.cols, self.u, self.v, self.pitch, coef, array)
+
+
+def _offsets(pixels: slice, centre: float, pitch: float) -> np.ndarray:
+    grid = np.arange(pixels.start, pixels.stop, dtype=np.float32)
+    return grid * np.float32(pitch) - np.float32(centre)
 
 
 def _frame(view: View, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) -> _Frame | None:
-    c = view.to_view(centre)
+    c = view.to_view(centre)[:2]
     rv = view.rotation @ rot
-    ext = np.abs(rv[:2]) @ half
+    (cu, cv), (eu, ev) = c.tolist(), (np.abs(rv[:2]) @ half).tolist()
     p = view.pitch
-    r0 = max(math.floor((c[0] - ext[0]) / p), 0)
-    r1 = min(math.ceil((c[0] + ext[0]) / p) + 1, view.shape[0])
-    c0 = max(math.floor((c[1] - ext[1]) / p), 0)
-    c1 = min(math.ceil((c[1] + ext[1]) / p) + 1, view.shape[1])
+    r0 = max(math.floor((cu - eu) / p), 0)
+    r1 = min(math.ceil((cu + eu) / p) + 1, view.shape[0])
+    c0 = max(math.floor((cv - ev) / p), 0)
+    c1 = min(math.ceil((cv + ev) / p) + 1, view.shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    du = (np.arange(r0, r1, dtype=np.float32) * np.float32(p) - np.float32(c[0]))[:, None]
-    dv = (np.arange(c0, c1, dtype=np.float32) * np.float32(p) - np.float32(c[1]))[None, :]
-    return _Frame(rv, slice(r0, r1), slice(c0, c1), du, dv)
+    u, v = c.astype(np.float32).tolist()
+    return _Frame(rv, slice(r0, r1), slice(c0, c1), u, v, p)
 
 
-def _lin(a: float, b: float, fr: _Frame) -> np.ndarray:
-    """a·du + b·dv over the frame's pixel box, float32."""
-    return np.float32(a) * fr.du + np.float32(b) * fr.dv
+@dataclass(frozen=True)
+class Trace:
+    """A shape's footprint in one view, before its path lengths are computed.
+
+    Pixel ``(i, j)`` of the box ``rows`` × ``cols`` lies at ``du = i·pitch − u``,
+    ``dv = j·pitch − v`` (mm, float32) from the shape's centre; the path length there follows the
+    formula ``kind`` with coefficients ``coef``, mostly through linear forms ``a·du + b·dv``.
+    ``array`` is a plate's outline (float32) or a tube's centre-line samples (float64 (N, 7):
+    pixel of the box, view position, in-plane direction and sine to the ray of each sample).
+    :meth:`lengths` evaluates the formula with numpy; :func:`xadt.synth.render.project` hands
+    the trace to the compiled kernel instead, which evaluates the same expressions.
+    """
+
+    kind: int
+    rows: slice
+    cols: slice
+    u: float
+    v: float
+    pitch: float
+    coef: tuple[float, ...]
+    array: np.ndarray | None = None
+
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of the pixel box."""
+        return self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """du (h, 1) and dv (1, w): pixel centres minus the shape's centre, mm, float32."""
+        du = _offsets(self.rows, self.u, self.pitch)
+        return du[:, None], _offsets(self.cols, self.v, self.pitch)[None, :]
+
+    def lin(self, a: float, b: float) -> np.ndarray:
+        """a·du + b·dv over the pixel box, float32."""
+        du, dv = self.offsets()
+        return np.float32(a) * du + np.float32(b) * dv
+
+    def lengths(self) -> np.ndarray:
+        """The float32 path length (mm) at each pixel of the box."""
+        return _LENGTHS[self.kind](self)
+
+
+def _box_lengths(t: Trace) -> np.ndarray:
+    near = far = inside = None
+    for k in range(0, 12, 4):
+        a, b, h, parallel = t.coef[k : k + 4]
+        mid = t.lin(a, b)
+        if parallel:  # a face parallel to the rays: it bounds the footprint, not the depth
+            ok = np.abs(mid) <= np.float64(h)
+            inside = ok if inside is None else inside & ok
+            continue
+        h32 = np.float32(h)
+        near = mid - h32 if near is None else np.maximum(near, mid - h32)
+        far = mid + h32 if far is None else np.minimum(far, mid + h32)
+    if near is None or far is None:  # cannot happen for an orthonormal rotation
+        return np.zeros(t.shape(), np.float32)
+    length = far - near
+    np.maximum(length, 0, out=length)
+    if inside is not None:
+        length *= inside
+    return length
+
+
+def _ellipsoid_lengths(t: Trace) -> np.ndarray:
+    qa, qb, qab, ee, scale = (np.float32(x) for x in t.coef[:5])
+    du, dv = t.offsets()
+    q = qa * du**2 + qb * dv**2 + qab * (du * dv)
+    disc = ee - q
+    np.maximum(disc, 0, out=disc)
+    return np.sqrt(disc) * scale
+
+
+def _disc_lengths(t: Trace) -> np.ndarray:
+    x0, x1, y0, y1, depth = t.coef[:5]
+    x, y = t.lin(x0, x1), t.lin(y0, y1)
+    return (x * x + y * y <= 1).astype(np.float32) * np.float32(depth)
+
+
+def _cylinder_lengths(t: Trace) -> np.ndarray:
+    k0, k1, ee = t.coef[:3]
+    cross = t.lin(k0, k1)
+    disc = np.float32(ee) - cross * cross
+    np.maximum(disc, 0, out=disc)
+    delta = np.sqrt(disc) * np.float32(1 / ee)
+    if t.kind == SIDE_ON_CYLINDER:
+        z0, z1, h = t.coef[3:6]
+        return (2 * delta) * (np.abs(t.lin(z0, z1)) <= np.float64(h))
+    t0, t1, m0, m1, hz = t.coef[3:8]
+    tc, mz, hz32 = t.lin(t0, t1), t.lin(m0, m1), np.float32(hz)
+    length = np.minimum(tc + delta, mz + hz32) - np.maximum(tc - delta, mz - hz32)
+    np.maximum(length, 0, out=length)
+    return length
+
+
+def _sample(outline: np.ndarray, coef: tuple[float, ...], shape: tuple[int, int]) -> np.ndarray:
+    """``outline`` sampled bilinearly at ``matrix @ (i, j) + offset`` (coef: the 4 entries of
+    matrix by rows, then offset), zero outside it."""
+    matrix = np.array(coef[:4]).reshape(2, 2)
+    return ndimage.affine_transform(
+        outline, matrix, coef[4:6], output_shape=shape, order=1, mode="grid-constant"
+    )
+
+
+def _plate_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    return _sample(t.array, t.coef, t.shape()) * np.float32(t.coef[6])
+
+
+def _edge_on_plate_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    n = int(t.coef[6])
+    op, sa, sb, shift, ca, cb, spread_scale, half, inv_dab = t.coef[7:16]
+    profile = _sample(t.array, t.coef, (n, n)).sum(axis=0) * np.float32(op)
+    s = t.lin(sa, sb)
+    s += np.float32(shift)
+    chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
+    chord = chord.reshape(s.shape).astype(np.float32)
+    c = t.lin(ca, cb)
+    spread = chord * np.float32(spread_scale)
+    np.maximum(spread, np.float32(t.pitch / 2), out=spread)
+    h = np.float32(half)
+    overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
+    frac = np.clip(overlap / (2 * spread), 0, 1)
+    return chord * np.float32(inv_dab) * frac
+
+
+def _tube_lengths(t: Trace) -> np.ndarray:
+    assert t.array is not None
+    cells = t.array[:, :2].astype(np.int64)
+    samples, t2, sin_t = t.array[:, 2:4], t.array[:, 4:6], t.array[:, 6]
+    p, r = t.pitch, t.coef[0]
+    shape = t.shape()
+    owner = np.full(shape, -1, dtype=np.int64)
+    owner[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
+    dist, (ni, nj) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
+    near = owner[ni, nj]
+    du = (np.arange(t.rows.start, t.rows.stop) * p)[:, None] - samples[near, 0]
+    dv = (np.arange(t.cols.start, t.cols.stop) * p)[None, :] - samples[near, 1]
+    perp = du * t2[near, 1] - dv * t2[near, 0]
+    disc = np.maximum(r * r - perp * perp, 0.0)
+    length = 2 * np.sqrt(disc) / np.maximum(sin_t[near], 0.15)
+    length[dist * p > r + p] = 0
+    # Flat ends: nothing beyond the first and last sample along the centre line.
+    along = du * t2[near, 0] + dv * t2[near, 1]
+    length[(near == 0) & (along < 0)] = 0
+    length[(near == len(cells) - 1) & (along > 0)] = 0
+    return length.astype(np.float32)
+
+
+_LENGTHS = {
+    BOX: _box_lengths,
+    ELLIPSOID: _ellipsoid_lengths,
+    DISC: _disc_lengths,
+    SIDE_ON_CYLINDER: _cylinder_lengths,
+    CYLINDER: _cylinder_lengths,
+    PLATE: _plate_lengths,
+    EDGE_ON_PLATE: _edge_on_plate_lengths,
+    TUBE: _tube_lengths,
+}
+
+
+def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.cross`` of two 3-vectors (the same products and differences), without its overhead."""
+    x0, x1, x2 = x.tolist()
+    y0, y1, y2 = y.tolist()
+    return np.array([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0])
+
+
+T = TypeVar("T")
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for the simulator's frozen dataclasses (none has a
+    ``__post_init__`` or init-only fields), without re-running ``__init__``: a shallow copy of
+    ``obj`` with ``changes``. Scenes move each part several times, so this is a hot path."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -106,13 +298,20 @@ class Shape:
         """Half sizes of the local bounding box, mm."""
         raise NotImplementedError
 
+    def trace(self, view: View) -> Trace | None:
+        """The shape's footprint in ``view`` as a :class:`Trace`; None where it misses the image."""
+        raise NotImplementedError
+
     def footprint(self, view: View) -> Footprint | None:
         """Path length through the shape at each pixel of its bounding box in ``view``."""
-        raise NotImplementedError
+        trace = self.trace(view)
+        if trace is None:
+            return None
+        return trace.rows, trace.cols, trace.lengths()
 
     def moved(self, rot: np.ndarray, offset: np.ndarray) -> Shape:
         """The shape rotated by ``rot`` about the origin, then translated by ``offset``."""
-        return replace(self, centre=rot @ self.centre + offset, rot=rot @ self.rot)
+        return evolve(self, centre=rot @ self.centre + offset, rot=rot @ self.rot)
 
 
 @dataclass(frozen=True)
@@ -124,31 +323,19 @@ class Box(Shape):
     def half_extents(self) -> np.ndarray:
         return np.asarray(self.half, dtype=np.float64)
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half)
         if fr is None:
             return None
-        rv = fr.rv
-        near = far = inside = None
+        (a, b, d), h = fr.rv.tolist(), half.tolist()
+        coef: list[float] = []
         for k in range(3):
-            d = rv[2, k]
-            if abs(d) < _EPS:
-                # A face parallel to the rays: it bounds the footprint, not the depth.
-                ok = np.abs(_lin(rv[0, k], rv[1, k], fr)) <= half[k]
-                inside = ok if inside is None else inside & ok
-                continue
-            mid = _lin(-rv[0, k] / d, -rv[1, k] / d, fr)
-            h = np.float32(half[k] / abs(d))
-            near = mid - h if near is None else np.maximum(near, mid - h)
-            far = mid + h if far is None else np.minimum(far, mid + h)
-        if near is None or far is None:  # cannot happen for an orthonormal rv
-            return None
-        length = far - near
-        np.maximum(length, 0, out=length)
-        if inside is not None:
-            length *= inside
-        return fr.rows, fr.cols, length
+            if abs(d[k]) < _EPS:  # a face parallel to the rays: |a·du + b·dv| ≤ h inside
+                coef += [a[k], b[k], h[k], 1.0]
+            else:  # entry and exit depths mid ∓ h along the ray
+                coef += [-a[k] / d[k], -b[k] / d[k], h[k] / abs(d[k]), 0.0]
+        return fr.trace(BOX, tuple(coef))
 
 
 @dataclass(frozen=True)
@@ -160,7 +347,7 @@ class Ellipsoid(Shape):
     def half_extents(self) -> np.ndarray:
         return np.asarray(self.half, dtype=np.float64)
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half)
         if fr is None:
@@ -171,15 +358,9 @@ class Ellipsoid(Shape):
         b = fr.rv[1] / half
         e = fr.rv[2] / half
         ee = float(e @ e)
-        ae, be = np.cross(a, e), np.cross(b, e)
-        q = (
-            np.float32(ae @ ae) * fr.du**2
-            + np.float32(be @ be) * fr.dv**2
-            + np.float32(2 * (ae @ be)) * (fr.du * fr.dv)
-        )
-        disc = np.float32(ee) - q
-        np.maximum(disc, 0, out=disc)
-        return fr.rows, fr.cols, np.sqrt(disc) * np.float32(2 / ee)
+        ae, be = _cross(a, e), _cross(b, e)
+        coef = (float(ae @ ae), float(be @ be), float(2 * (ae @ be)), ee, 2 / ee)
+        return fr.trace(ELLIPSOID, coef)
 
 
 @dataclass(frozen=True)
@@ -192,34 +373,24 @@ class Cylinder(Shape):
     def half_extents(self) -> np.ndarray:
         return np.array([self.radius, self.radius, self.half_length])
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         fr = _frame(view, self.centre, self.rot, self.half_extents())
         if fr is None:
             return None
-        rv, r, h = fr.rv, self.radius, self.half_length
-        ex, ey, ez = rv[2] / np.array([r, r, 1.0])
+        (a, b, d), r, h = fr.rv.tolist(), float(self.radius), float(self.half_length)
+        ex, ey, ez = d[0] / r, d[1] / r, d[2]
         ee = ex * ex + ey * ey
         if ee < _EPS**2:  # rays along the axis: a disc of constant depth
-            x = _lin(rv[0, 0] / r, rv[1, 0] / r, fr)
-            y = _lin(rv[0, 1] / r, rv[1, 1] / r, fr)
-            length = (x * x + y * y <= 1).astype(np.float32) * np.float32(2 * h / abs(ez))
-            return fr.rows, fr.cols, length
+            return fr.trace(DISC, (a[0] / r, b[0] / r, a[1] / r, b[1] / r, 2 * h / abs(ez)))
         # Circle in the local xy plane: t in [tc − δ, tc + δ]; caps: t in [mz − hz, mz + hz].
-        qx = (rv[0, 0] / r, rv[1, 0] / r)
-        qy = (rv[0, 1] / r, rv[1, 1] / r)
-        cross = _lin(qx[0] * ey - qy[0] * ex, qx[1] * ey - qy[1] * ex, fr)
-        disc = np.float32(ee) - cross * cross
-        np.maximum(disc, 0, out=disc)
-        delta = np.sqrt(disc) * np.float32(1 / ee)
+        qx = (a[0] / r, b[0] / r)
+        qy = (a[1] / r, b[1] / r)
+        circle = (qx[0] * ey - qy[0] * ex, qx[1] * ey - qy[1] * ex, ee)
         if abs(ez) < _EPS:
-            inside = np.abs(_lin(rv[0, 2], rv[1, 2], fr)) <= h
-            return fr.rows, fr.cols, (2 * delta) * inside
-        tc = _lin(-(qx[0] * ex + qy[0] * ey) / ee, -(qx[1] * ex + qy[1] * ey) / ee, fr)
-        mz = _lin(-rv[0, 2] / ez, -rv[1, 2] / ez, fr)
-        hz = np.float32(h / abs(ez))
-        length = np.minimum(tc + delta, mz + hz) - np.maximum(tc - delta, mz - hz)
-        np.maximum(length, 0, out=length)
-        return fr.rows, fr.cols, length
+            return fr.trace(SIDE_ON_CYLINDER, (*circle, a[2], b[2], h))
+        tc = (-(qx[0] * ex + qy[0] * ey) / ee, -(qx[1] * ex + qy[1] * ey) / ee)
+        caps = (-a[2] / ez, -b[2] / ez, h / abs(ez))
+        return fr.trace(CYLINDER, (*circle, *tc, *caps))
 
 
 @dataclass(frozen=True)
@@ -242,7 +413,7 @@ class Plate(Shape):
             [w * self.outline_pitch / 2, h * self.outline_pitch / 2, self.thickness / 2]
         )
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         half = self.half_extents()
         fr = _frame(view, self.centre, self.rot, half + view.pitch)
         if fr is None:
@@ -251,51 +422,52 @@ class Plate(Shape):
         op = self.outline_pitch
         oh, ow = self.outline.shape
         if abs(d[2]) >= 0.6:
-            # Where a ray crosses the mid-plane, in outline pixel units (row = local y, col = x).
+            # Where a ray crosses the mid-plane, in outline pixel units (row = local y, col = x):
+            # the outline sampled bilinearly at matrix @ (i, j) + offset, zero outside it.
             m = np.array(
                 [
                     [rv[0, 1] - d[1] * rv[0, 2] / d[2], rv[1, 1] - d[1] * rv[1, 2] / d[2]],
                     [rv[0, 0] - d[0] * rv[0, 2] / d[2], rv[1, 0] - d[0] * rv[1, 2] / d[2]],
                 ]
             )
-            p = view.pitch
-            start = np.array([float(fr.du[0, 0]), float(fr.dv[0, 0])])
-            matrix = m * (p / op)
-            offset = m @ start / op + np.array([oh / 2 - 0.5, ow / 2 - 0.5])
-            shape = (fr.du.shape[0], fr.dv.shape[1])
-            cover = ndimage.affine_transform(
-                self.outline, matrix, offset, output_shape=shape, order=1, mode="grid-constant"
+            start = np.array(
+                [_offsets(fr.rows, fr.u, fr.pitch)[0], _offsets(fr.cols, fr.v, fr.pitch)[0]],
+                dtype=np.float64,
             )
-            return fr.rows, fr.cols, cover * np.float32(self.thickness / abs(d[2]))
-        # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it.
+            matrix = m * (view.pitch / op)
+            offset = m @ start / op + np.array([oh / 2 - 0.5, ow / 2 - 0.5])
+            depth = float(self.thickness / abs(d[2]))
+            coef = (*matrix.ravel().tolist(), *offset.tolist(), depth)
+            return fr.trace(PLATE, coef, np.asarray(self.outline, dtype=np.float32))
+        # Edge-on: chord of the outline along the in-plane ray direction, as a profile across it
+        # (the outline sampled on a grid turned so that its axis 0 runs along the ray, summed).
         dab = math.hypot(d[0], d[1])
         ux, uy = d[0] / dab, d[1] / dab
-        diag = math.hypot(oh, ow)
-        n = math.ceil(diag) + 2
-        # Sample the outline on a grid rotated so that axis 0 runs along the ray.
+        n = math.ceil(math.hypot(oh, ow)) + 2
         mat = np.array([[ux, -uy], [uy, ux]])[::-1]  # rows: (y, x) of outline per (along, across)
         centre_out = np.array([n / 2 - 0.5, n / 2 - 0.5])
         offset = np.array([oh / 2 - 0.5, ow / 2 - 0.5]) - mat @ centre_out
-        rotated = ndimage.affine_transform(
-            self.outline, mat, offset, output_shape=(n, n), order=1, mode="grid-constant"
+        # Each image pixel's across-ray coordinate s (outline pixels, from the profile's start)
+        # reads its chord; c (mm) is its height where the ray is level with the outline's centre
+        # line (the pixel's own height at the ray's closest approach to the centre, over dab²).
+        # The ray crosses heights c ± spread inside the outline, spread at least half a pixel so
+        # the strip's edges are anti-aliased; its share inside the plate scales the depth.
+        coef = (
+            *mat.ravel().tolist(),
+            *offset.tolist(),
+            n,
+            op,
+            (-uy * rv[0, 0] + ux * rv[0, 1]) / op,
+            (-uy * rv[1, 0] + ux * rv[1, 1]) / op,
+            n / 2 - 0.5,
+            rv[0, 2] / dab**2,
+            rv[1, 2] / dab**2,
+            abs(d[2]) / (2 * dab),
+            self.thickness / 2,
+            1 / dab,
         )
-        profile = rotated.sum(axis=0) * np.float32(op)
-        # Across-ray coordinate s (outline pixels) and height c (mm) of each image pixel.
-        s = _lin((-uy * rv[0, 0] + ux * rv[0, 1]) / op, (-uy * rv[1, 0] + ux * rv[1, 1]) / op, fr)
-        s += np.float32(n / 2 - 0.5)
-        chord = np.interp(s.ravel(), np.arange(n, dtype=np.float32), profile, left=0, right=0)
-        chord = chord.reshape(s.shape).astype(np.float32)
-        # Height where the ray is level with the outline's centre line: the pixel's own
-        # height (at the ray's closest approach to the centre) divided by dab².
-        c = _lin(rv[0, 2] / dab**2, rv[1, 2] / dab**2, fr)
-        # The ray crosses heights c ± spread inside the outline; at least a pixel's worth, so
-        # the strip's edges are anti-aliased. Its share inside the plate scales the depth.
-        spread = chord * np.float32(abs(d[2]) / (2 * dab))
-        np.maximum(spread, np.float32(view.pitch / 2), out=spread)
-        h = np.float32(self.thickness / 2)
-        overlap = np.minimum(c + spread, h) - np.maximum(c - spread, -h)
-        frac = np.clip(overlap / (2 * spread), 0, 1)
-        return fr.rows, fr.cols, chord * np.float32(1 / dab) * frac
+        outline = np.asarray(self.outline, dtype=np.float32)
+        return fr.trace(EDGE_ON_PLATE, tuple(float(x) for x in coef), outline)
 
 
 @dataclass(frozen=True)
@@ -313,7 +485,7 @@ class Tube(Shape):
     def half_extents(self) -> np.ndarray:
         return np.abs(self.points).max(axis=0) + self.radius
 
-    def footprint(self, view: View) -> Footprint | None:
+    def trace(self, view: View) -> Trace | None:
         pts = view.to_view(self.centre + self.points @ self.rot.T)
         p, r = view.pitch, self.radius
         lo = np.floor((pts[:, :2].min(axis=0) - r) / p - 1).astype(int)
@@ -344,24 +516,9 @@ class Tube(Shape):
         ok = (gi[:, 0] >= 0) & (gi[:, 0] < shape[0]) & (gi[:, 1] >= 0) & (gi[:, 1] < shape[1])
         if not ok.any():
             return None
-        gi, samples, t2, sin_t = gi[ok], samples[ok], t2[ok], sin_t[ok]
-        owner = np.full(shape, -1, dtype=np.int64)
-        owner[gi[:, 0], gi[:, 1]] = np.arange(len(gi))
-        dist, (ni, nj) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
-        near = owner[ni, nj]
-        rows = (np.arange(shape[0]) + lo[0]) * p
-        cols = (np.arange(shape[1]) + lo[1]) * p
-        du = rows[:, None] - samples[near, 0]
-        dv = cols[None, :] - samples[near, 1]
-        perp = du * t2[near, 1] - dv * t2[near, 0]
-        disc = np.maximum(r * r - perp * perp, 0.0)
-        length = 2 * np.sqrt(disc) / np.maximum(sin_t[near], 0.15)
-        length[dist * p > r + p] = 0
-        # Flat ends: nothing beyond the first and last sample along the centre line.
-        along = du * t2[near, 0] + dv * t2[near, 1]
-        length[(near == 0) & (along < 0)] = 0
-        length[(near == len(gi) - 1) & (along > 0)] = 0
-        return slice(lo[0], hi[0]), slice(lo[1], hi[1]), length.astype(np.float32)
+        table = np.column_stack([gi, samples[:, :2], t2, sin_t])[ok]
+        rows, cols = slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1]))
+        return Trace(TUBE, rows, cols, 0.0, 0.0, p, (float(r),), table)
 
 
 def hollow(outer: Shape, inner: Shape) -> tuple[Shape, Shape]:
