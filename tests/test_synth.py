@@ -584,6 +584,29 @@ def test_frechet_distance_of_gaussians() -> None:
     assert realism.frechet_distance(shifted, ref) == pytest.approx(9 * d, rel=0.02)
 
 
+def test_firearm_auroc_reads_the_top_view_alone_and_both_views() -> None:
+    from xadt.backbones.classes import gun_indices
+
+    class DarknessNet:
+        """Stands in for WindowNet: every gun logit is how dark the window is."""
+
+        def __call__(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            logits = np.zeros((len(windows), 1000), np.float32)
+            logits[:, gun_indices()] = 255 - windows.reshape(len(windows), -1).mean(axis=1)[:, None]
+            return np.zeros((len(windows), 1280), np.float32), logits
+
+    def view(grey: int) -> np.ndarray:
+        image = np.full((300, 300, 3), 255, np.uint8)
+        image[50:250, 50:250] = grey
+        return image
+
+    # Threats are darker than normals in the top view; the normals' side views are darkest.
+    normal = [[view(200 - k), view(10)] for k in range(3)]
+    threat = [[view(100 - k), view(150)] for k in range(3)]
+    auc = realism.firearm_auroc(normal, threat, DarknessNet())  # type: ignore[arg-type]
+    assert auc == {"top view": 1.0, "both views": 0.0}
+
+
 def test_check_realism_says_so_when_the_reference_is_absent(tmp_path: Path) -> None:
     args = ["synth", str(tmp_path / "o"), "--normal", "1", "--test-normal", "0", "--threat", "0"]
     missing = tmp_path / "none.npz"
