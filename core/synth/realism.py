@@ -260,19 +260,14 @@ def firearm_logits(views: Sequence[np.ndarray], net: WindowNet) -> list[float]:
     ]
 
 
-def firearm_score(views: Sequence[np.ndarray], net: WindowNet) -> float:
-    """:func:`firearm_logits`, the max over the views given."""
-    return max(firearm_logits(views, net))
-
-
 def firearm_auroc(
     normal: Iterable[Sequence[np.ndarray]],
     threat: Iterable[Sequence[np.ndarray]],
     net: WindowNet | None = None,
 ) -> dict[str, float]:
-    """AUROC (firearm scans positive) of :func:`firearm_score` on the top view alone
-    (``"top view"``: one view per image, as the real reference's protocol) and on both views
-    (``"both views"``)."""
+    """AUROC (firearm scans positive) of the firearm logit of :func:`firearm_logits` on the top
+    view alone (``"top view"``: one view per image, as the real reference's protocol) and its max
+    over both views (``"both views"``)."""
     net = net or WindowNet()
     neg = [firearm_logits(v, net) for v in normal]
     pos = [firearm_logits(v, net) for v in threat]
