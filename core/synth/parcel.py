@@ -372,7 +372,6 @@ def _clearest(options: list[Item], layout: _Layout, views: list[View]) -> int:
     largest share of the attenuation over its footprint, in its clearer view (as ``visibility``),
     from coarse projections."""
     goods = [part for item in layout.items for part in item.parts]
-    best, best_share = 0, -1.0
     surveys = [
         View(
             v.rotation,
@@ -386,16 +385,16 @@ def _clearest(options: list[Item], layout: _Layout, views: list[View]) -> int:
         for v in views
     ]
     clutter = [project(goods, s).attenuation(E_HIGH) for s in surveys]
-    for k, option in enumerate(options):
+    shares = []
+    for option in options:
         share = 0.0
         for survey, behind in zip(surveys, clutter, strict=True):
             own = project(option.parts, survey).attenuation(E_HIGH)
             on = own > MASK_ATTENUATION
             if on.any():
                 share = max(share, float((own[on] / (own[on] + behind[on])).mean()))
-        if share > best_share:
-            best, best_share = k, share
-    return best
+        shares.append(share)
+    return int(np.argmax(shares))  # the first of equals, as the options were drawn
 
 
 def _place_threat(

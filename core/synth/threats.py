@@ -125,9 +125,10 @@ def pistol(rng: np.random.Generator, disassembled: bool = False) -> Item:
     if style == "compact":
         ls *= 0.8
         style = _pick(rng, ("polymer", "steel"))
-    frame_m = {"steel": mat("steel"), "alloy": mat("aluminium")}.get(style) or mat(
-        "gf-nylon", rng, 0.05
-    )
+    if style == "polymer":
+        frame_m = mat("gf-nylon", rng, 0.05)
+    else:
+        frame_m = mat("steel" if style == "steel" else "aluminium")
     calibre = _pick(rng, ("9", "9", "45", "22"))
     cal = {"9": 9.0, "45": 11.4, "22": 5.6}[calibre]
     y_slide = hs / 2
