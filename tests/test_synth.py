@@ -582,6 +582,16 @@ def test_frechet_distance_of_gaussians() -> None:
     shifted = same + 3.0
     # Only the means differ: FD = |m1 - m2|^2 = 9 d.
     assert realism.frechet_distance(shifted, ref) == pytest.approx(9 * d, rel=0.02)
+    terms = realism.frechet_terms(shifted, ref)
+    assert terms.means == pytest.approx(9 * d, rel=0.02)
+    assert terms.covariances == pytest.approx(0.0, abs=0.05)
+    # Only the spreads differ: each variance s is doubled, and the covariance term is
+    # sum(s + 2 s - 2 sqrt(2) s) = (3 - 2 sqrt(2)) tr C.
+    wider = same * np.sqrt(2.0)
+    terms = realism.frechet_terms(wider, ref)
+    assert terms.means == pytest.approx(0.0, abs=0.01)
+    assert terms.covariances == pytest.approx((3 - 2 * np.sqrt(2)) * np.trace(cov), rel=0.05)
+    assert terms.total == pytest.approx(realism.frechet_distance(wider, ref))
 
 
 def test_firearm_auroc_reads_the_top_view_alone_and_both_views() -> None:
