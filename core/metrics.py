@@ -22,6 +22,7 @@ __all__ = [
     "bootstrap_ci",
     "fpr_at_tpr",
     "pixel_auroc",
+    "pointing",
     "threshold_at_fpr",
     "tpr_at_fpr",
 ]
@@ -229,6 +230,43 @@ def pixel_auroc(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike]) -> float:
     tied = np.searchsorted(normals, anomalies, side="right") - below
     wins = below.sum(dtype=np.float64) + 0.5 * tied.sum(dtype=np.float64)
     return float(wins / (normals.size * anomalies.size))
+
+
+def pointing(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike]) -> tuple[float, float, int]:
+    """How often a view's most anomalous pixel lies on its anomaly (the pointing game), and how
+    often a pixel drawn at random would.
+
+    Each view whose mask has a scored anomalous pixel counts once: its hit is the share of the
+    pixels where its map reaches its maximum that lie in the mask (1 or 0 for a single maximum;
+    a plateau, as window-averaged maps have, counts as a random pick among its pixels). Chance is
+    the mean share of the view's scored pixels that are anomalous. Unlike the pixel AUROC, this
+    compares pixels only within a view, so it shows whether a detector finds the anomaly in a
+    view even when its maps are not comparable from one view to the next.
+
+    Args:
+        masks: one (H, W) ground-truth array per view, true / non-zero where anomalous; views
+            without an anomalous pixel (normal views) are left out.
+        maps: one (H, W) anomaly map per view, same shapes; NaN where nothing was scored.
+
+    Returns:
+        ``(rate, chance, views)``: the mean hit, the mean chance, and the views counted.
+
+    Raises:
+        ValueError: on mismatched lists or shapes, infinite map values, or when no view has a
+            scored anomalous pixel.
+    """
+    hits, shares = [], []
+    for truth, values in _masks_maps(masks, maps):
+        scored = ~np.isnan(values)
+        if not (truth & scored).any():
+            continue
+        top = scored & (values == np.nanmax(values))
+        hits.append(np.count_nonzero(top & truth) / np.count_nonzero(top))
+        shares.append(np.count_nonzero(truth & scored) / np.count_nonzero(scored))
+    if not hits:
+        msg = "masks contain no scored anomalous pixel; pointing needs at least one"
+        raise ValueError(msg)
+    return float(np.mean(hits)), float(np.mean(shares)), len(hits)
 
 
 def aupro(masks: Sequence[ArrayLike], maps: Sequence[ArrayLike], fpr_limit: float = 0.3) -> float:

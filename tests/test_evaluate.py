@@ -180,6 +180,10 @@ def test_pixel_metrics_pool_masked_anomalous_views_and_all_normal_views() -> Non
     assert report.pixel_auroc == pytest.approx(metrics.pixel_auroc(masks, maps))
     assert report.aupro == pytest.approx(metrics.aupro(masks, maps))
     assert report.aupro > 0.9  # the dark squares are the darkest pixels
+    rate, chance, _ = metrics.pointing(masks, maps)
+    assert (report.pointing, report.pointing_chance) == pytest.approx((rate, chance))
+    assert report.pointing > report.pointing_chance
+    assert report.to_json()["metrics"]["pointing"] == report.pointing
 
 
 def test_anomalous_views_without_a_mask_are_left_out_of_pixel_metrics() -> None:
@@ -197,6 +201,7 @@ def test_no_masks_no_maps_no_flags_give_no_such_metrics_and_say_why() -> None:
     report = ev.evaluate_scans(fitted(), normal, unmasked, **FAST)
     assert report.pixel_auroc is None
     assert report.aupro is None
+    assert report.pointing is None
     assert any("no anomalous scan has a mask" in n for n in report.notes)
 
     report = ev.evaluate_scans(

@@ -265,6 +265,32 @@ def test_pixel_metrics_reject_bad_input(masks: list, maps: list, match: str) -> 
         metrics.aupro(masks, maps)
 
 
+def test_pointing_scores_each_masked_view_by_where_its_maximum_lies() -> None:
+    masks = [
+        np.array([[0, 1], [0, 0]]),  # maximum on the anomaly: hit 1, chance 1/3 (one NaN)
+        np.array([[1, 0, 0]]),  # a plateau of three, one of them on the anomaly: hit 1/3
+        np.zeros((2, 2)),  # a normal view: left out
+        np.array([[0, 1], [0, 0]]),  # maximum elsewhere: hit 0, chance 1/4
+    ]
+    maps = [
+        np.array([[0.1, 0.9], [0.2, np.nan]]),
+        np.array([[0.5, 0.5, 0.5]]),
+        np.array([[9.0, 9.0], [9.0, 9.0]]),
+        np.array([[0.1, 0.2], [0.8, 0.3]]),
+    ]
+    rate, chance, views = metrics.pointing(masks, maps)
+    assert views == 3
+    assert rate == pytest.approx((1 + 1 / 3 + 0) / 3)
+    assert chance == pytest.approx((1 / 3 + 1 / 3 + 1 / 4) / 3)
+
+
+def test_pointing_needs_a_scored_anomalous_pixel() -> None:
+    with pytest.raises(ValueError, match="no scored anomalous pixel; pointing needs"):
+        metrics.pointing([np.eye(2)], [np.array([[np.nan, 1], [2, np.nan]])])
+    with pytest.raises(ValueError, match=r"maps\[0\] contains infinite"):
+        metrics.pointing([np.eye(2)], [np.array([[np.inf, 1], [2, 3]])])
+
+
 def regions(mask: np.ndarray) -> list[list[tuple[int, int]]]:
     """8-connected regions by breadth-first flood fill (independent of scipy)."""
     seen = np.zeros(mask.shape, bool)

@@ -145,6 +145,9 @@ class EvalReport:
         flag_rate_anomalous: fraction of anomalous scans it flags, or None.
         pixel_auroc: AUROC over scored pixels (see :func:`evaluate_scans`), or None.
         aupro: normalised area under the PRO curve up to ``settings.fpr_limit``, or None.
+        pointing: how often a masked anomalous view's most anomalous pixel lies on its anomaly
+            (:func:`xadt.metrics.pointing`), or None; ``pointing_chance``: how often a random
+            scored pixel would.
         pixel_views: views whose pixels entered the pixel metrics.
         settings: how the metrics were computed.
         notes: what was left out of the evaluation and why, one sentence each.
@@ -164,6 +167,8 @@ class EvalReport:
     flag_rate_anomalous: float | None
     pixel_auroc: float | None
     aupro: float | None
+    pointing: float | None
+    pointing_chance: float | None
     pixel_views: int
     settings: EvalSettings
     notes: list[str] = field(default_factory=list)
@@ -190,6 +195,9 @@ class EvalReport:
             rows.append(("pixel AUROC", Estimate(self.pixel_auroc)))
         if self.aupro is not None:
             rows.append((f"AUPRO (FPR <= {s.fpr_limit:g})", Estimate(self.aupro)))
+        if self.pointing is not None and self.pointing_chance is not None:
+            rows.append(("top pixel on the anomaly (pointing)", Estimate(self.pointing)))
+            rows.append(("  a random pixel on it (chance)", Estimate(self.pointing_chance)))
         return rows
 
     def to_json(self) -> dict[str, Any]:
@@ -210,6 +218,8 @@ class EvalReport:
                 "flag_rate_anomalous": self.flag_rate_anomalous,
                 "pixel_auroc": self.pixel_auroc,
                 "aupro": self.aupro,
+                "pointing": self.pointing,
+                "pointing_chance": self.pointing_chance,
             },
             "pixel_views": self.pixel_views,
             "notes": list(self.notes),
@@ -491,7 +501,7 @@ def _report(
     else:
         notes.append("the model has no threshold (results carry no flags); no flag rates")
 
-    pixel_auroc = aupro = None
+    pixel_auroc = aupro = pointing = chance = None
     pixel_views = 0
     if not run.have_maps:
         notes.append("results carry no anomaly maps (for some scans or all); no pixel metrics")
@@ -503,6 +513,7 @@ def _report(
         try:
             pixel_auroc = metrics.pixel_auroc(masks, maps)
             aupro = metrics.aupro(masks, maps, fpr_limit=config.fpr_limit)
+            pointing, chance, _ = metrics.pointing(masks, maps)
             pixel_views = len(maps)
         except ValueError as exc:
             notes.append(f"no pixel metrics: {exc}")
@@ -522,6 +533,8 @@ def _report(
         flag_rate_anomalous=rate_anomalous,
         pixel_auroc=pixel_auroc,
         aupro=aupro,
+        pointing=pointing,
+        pointing_chance=chance,
         pixel_views=pixel_views,
         settings=config,
         notes=notes,
