@@ -1,5 +1,6 @@
-// Helpers shared by the scoring kernels (mahalanobis.cpp, topn.cpp): a strided 2-D view, the
-// parallel threshold and the argument checks whose messages the Python tests match.
+// Helpers shared by the kernels: for the scoring kernels (mahalanobis.cpp, topn.cpp) a strided
+// 2-D view, the parallel threshold and the argument checks whose messages the Python tests
+// match; for the simulator's kernels (projection.cpp, exposure.cpp) the C-contiguous array test.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -66,6 +67,12 @@ template <typename T> void require_layout(const char *fn, const char *name, cons
         msg << fn << ": " << name << " is not aligned to its element size";
         throw std::invalid_argument(msg.str());
     }
+}
+
+// Whether a is a C-contiguous ndim-D array of T: the simulator's kernels take no strides.
+template <typename T> bool is_c_array(const py::array &a, py::ssize_t ndim) {
+    return a.ndim() == ndim && a.dtype().equal(py::dtype::of<T>()) &&
+           (a.flags() & py::array::c_style) != 0;
 }
 
 }  // namespace xadt

@@ -9,6 +9,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "checks.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -44,11 +46,9 @@ Taps taps(int64_t n, int64_t m, int64_t step) {
 }
 
 py::array_t<float> add_veil(const py::array &t, const py::array &veil, int64_t step) {
-    if (t.ndim() != 2 || !t.dtype().equal(py::dtype::of<float>()) ||
-        !(t.flags() & py::array::c_style))
+    if (!xadt::is_c_array<float>(t, 2))
         throw std::invalid_argument("add_veil: t must be a C-contiguous float32 2-D array");
-    if (veil.ndim() != 2 || !veil.dtype().equal(py::dtype::of<float>()) ||
-        !(veil.flags() & py::array::c_style))
+    if (!xadt::is_c_array<float>(veil, 2))
         throw std::invalid_argument("add_veil: veil must be a C-contiguous float32 2-D array");
     const int64_t height = t.shape(0), width = t.shape(1), rows = veil.shape(0),
                   cols = veil.shape(1);
@@ -86,15 +86,12 @@ py::array_t<float> add_veil(const py::array &t, const py::array &veil, int64_t s
 
 py::tuple photon_noise(const py::array &t, double photons, const py::array &bits,
                        const py::array &quantiles) {
-    if (t.ndim() != 2 || !t.dtype().equal(py::dtype::of<float>()) ||
-        !(t.flags() & py::array::c_style))
+    if (!xadt::is_c_array<float>(t, 2))
         throw std::invalid_argument("photon_noise: t must be a C-contiguous float32 2-D array");
-    if (bits.ndim() != 1 || !bits.dtype().equal(py::dtype::of<uint16_t>()) ||
-        !(bits.flags() & py::array::c_style) || bits.shape(0) != t.size())
+    if (!xadt::is_c_array<uint16_t>(bits, 1) || bits.shape(0) != t.size())
         throw std::invalid_argument("photon_noise: bits must be a contiguous uint16 array of " +
                                     std::to_string(t.size()) + " values (one per pixel)");
-    if (quantiles.ndim() != 1 || !quantiles.dtype().equal(py::dtype::of<float>()) ||
-        !(quantiles.flags() & py::array::c_style) || quantiles.shape(0) != 65536)
+    if (!xadt::is_c_array<float>(quantiles, 1) || quantiles.shape(0) != 65536)
         throw std::invalid_argument(
             "photon_noise: quantiles must be a contiguous float32 array of 65536 values");
     if (!(photons > 0.0) || !std::isfinite(photons))

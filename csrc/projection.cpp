@@ -12,6 +12,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "checks.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -627,8 +629,7 @@ int64_t whole(double x, int64_t k, const std::string &name) {
 }
 
 void require_map(const py::array &a, const char *name) {
-    if (a.ndim() != 2 || !a.dtype().equal(py::dtype::of<float>()) ||
-        !(a.flags() & py::array::c_style) || !a.writeable())
+    if (!xadt::is_c_array<float>(a, 2) || !a.writeable())
         throw std::invalid_argument(std::string("project_traces: ") + name +
                                     " must be a writeable C-contiguous float32 2-D array");
 }
@@ -704,22 +705,20 @@ void project_traces(py::array compton, py::array photo, py::array threat,
     if (photo.shape(0) != height || photo.shape(1) != width || threat.shape(0) != height ||
         threat.shape(1) != width)
         throw std::invalid_argument("project_traces: compton, photo and threat differ in shape");
-    if (records.ndim() != 2 || records.shape(1) != kFields ||
-        !records.dtype().equal(py::dtype::of<double>()) || !(records.flags() & py::array::c_style))
+    if (!xadt::is_c_array<double>(records, 2) || records.shape(1) != kFields)
         throw std::invalid_argument("project_traces: records must be a C-contiguous float64 array "
                                     "of shape (N, " +
                                     std::to_string(kFields) + ")");
-    if (bank.ndim() != 3 || bank.shape(1) != bank.shape(2) || bank.shape(1) == 0 ||
-        !bank.dtype().equal(py::dtype::of<float>()) || !(bank.flags() & py::array::c_style))
+    if (!xadt::is_c_array<float>(bank, 3) || bank.shape(1) != bank.shape(2) || bank.shape(1) == 0)
         throw std::invalid_argument(
             "project_traces: bank must be a C-contiguous float32 array of shape (K, S, S)");
     std::vector<Array> given;
     for (const py::handle item : arrays) {
         const bool is_array = py::isinstance<py::array>(item);
         const auto a = is_array ? py::reinterpret_borrow<py::array>(item) : py::array();
-        const bool f32 = is_array && a.dtype().equal(py::dtype::of<float>());
-        const bool f64 = is_array && a.dtype().equal(py::dtype::of<double>());
-        if (!(f32 || f64) || a.ndim() != 2 || !(a.flags() & py::array::c_style))
+        const bool f32 = is_array && xadt::is_c_array<float>(a, 2);
+        const bool f64 = is_array && xadt::is_c_array<double>(a, 2);
+        if (!(f32 || f64))
             throw std::invalid_argument(
                 "project_traces: arrays must hold C-contiguous float32 or float64 2-D arrays");
         Array entry;
