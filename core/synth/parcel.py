@@ -369,8 +369,8 @@ _SURVEY_MM = 8.0  # pixel pitch of the coarse projections that compare those pla
 
 def _clearest(options: list[Item], layout: _Layout, views: list[View]) -> int:
     """Index of the placed threat in ``options`` that the goods of ``layout`` hide least: the
-    largest share of the attenuation over its footprint, in its clearer view (as ``visibility``),
-    from coarse projections."""
+    largest share of the attenuation over its footprint, in its clearer view, from coarse
+    projections (``_visibility``'s share, without its cut-off where the beam hardly reaches)."""
     goods = [part for item in layout.items for part in item.parts]
     surveys = [
         View(
